@@ -1,0 +1,142 @@
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Infra } from './compose.js';
+import { authPlugin } from './modules/auth/auth.plugin.js';
+import { opsRoutes } from './modules/ops/ops.routes.js';
+import { ordersRoutes } from './modules/orders/orders.routes.js';
+import { createServices, type Services } from './services.js';
+import { AppError, isDatabaseUnavailable } from './shared/errors.js';
+import { newId } from './shared/ids.js';
+
+export type App = Awaited<ReturnType<typeof buildApp>>;
+
+/** Route plugins added by callers (tests add routes that throw; later modules add theirs the same way). */
+export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
+
+export interface BuildAppOptions {
+  infra: Infra;
+  /** Built from `infra` when not given; tests pass their own to reach into modules. */
+  services?: Services;
+  logger: Logger | false;
+  extraRoutes?: RoutePlugin[];
+}
+
+/** Request ids: the caller's `X-Request-Id` when it looks like one, so a trace crosses services; else our own. */
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
+
+export async function buildApp({
+  infra,
+  services = createServices(infra),
+  logger,
+  extraRoutes = [],
+}: BuildAppOptions) {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    requestIdHeader: 'x-request-id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('req');
+    },
+    // 1 MiB: far above any JSON this API takes, and Stripe's webhook payloads stay well under it.
+    bodyLimit: 1024 * 1024,
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  await app.register(helmet, {
+    // The API docs page loads its own scripts and styles from /docs/static.
+    contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'] } },
+  });
+  await app.register(underPressure, {
+    // Past a second of event-loop delay answers would time out anyway; shedding keeps the process alive.
+    maxEventLoopDelay: 1000,
+    retryAfter: 5,
+    pressureHandler: (_req, reply, type, value) => {
+      reply
+        .code(503)
+        .header('retry-after', '5')
+        .send(errorBody('service_unavailable', `overloaded (${type} ${value ?? ''})`.trim()));
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'payments-service', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(authPlugin, { auth: services.auth });
+  await app.register(opsRoutes, { infra });
+  await app.register(ordersRoutes, { services });
+  for (const routes of extraRoutes) await app.register(routes);
+  return app;
+}
+
+export const errorBody = (code: string, message: string, details?: Record<string, unknown>) => ({
+  error: { code, message, ...(details ? { details } : {}) },
+});
+
+/**
+ * The one error handler: every failure leaves in the CONTRACT §3 shape. Unknown errors are logged with
+ * their stack and answer 500 `internal_error` with nothing from inside.
+ */
+function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof AppError) {
+    if (err.retryable && err.status === 503) reply.header('retry-after', '5');
+    if (err.status >= 500) req.log.warn({ err }, err.message);
+    return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const fields: Record<string, string> = {};
+    for (const v of err.validation) {
+      const where = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const key = [err.validationContext, where].filter(Boolean).join('.');
+      fields[key || String(err.validationContext ?? 'body')] = v.message ?? 'invalid';
+    }
+    return reply.code(400).send(errorBody('validation_failed', 'the request is invalid', { fields }));
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return reply.code(413).send(errorBody('payload_too_large', 'the body is larger than this route accepts'));
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return reply.code(415).send(errorBody('unsupported_media_type', 'send application/json'));
+  }
+  if (err.statusCode === 400 && err.code?.startsWith('FST_ERR_CTP')) {
+    return reply
+      .code(400)
+      .send(errorBody('validation_failed', 'the body is not valid JSON', { fields: { body: err.message } }));
+  }
+  if (isDatabaseUnavailable(err)) {
+    req.log.error({ err }, 'database unavailable');
+    reply.header('retry-after', '5');
+    return reply.code(503).send(errorBody('service_unavailable', 'the database is unavailable; retry later'));
+  }
+  req.log.error({ err }, 'unhandled error');
+  return reply.code(500).send(errorBody('internal_error', 'internal error'));
+}

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type Stripe from 'stripe';
+import type { RunningStripeEmulator } from '../stripe-emulator/index.js';
+import { memoryKv, memoryLock } from './adapters/memory.js';
+import { fromPglite } from './adapters/pglite.js';
+import { fromPg } from './adapters/postgres.js';
+import { createRedisClient, redisKv, redisLock } from './adapters/redis.js';
+import { createStripeClient, EMULATOR_SECRET_KEY } from './adapters/stripe.js';
+import type { Config } from './config.js';
+import { migrate } from './db/migrate.js';
+import type { Db } from './ports/db.js';
+import type { Kv } from './ports/kv.js';
+import type { Lock } from './ports/lock.js';
+import { createMetrics, type Metrics } from './shared/metrics.js';
+
+/** Everything outside the process the service talks to, picked once from the configuration. */
+export interface Infra {
+  config: Config;
+  db: Db;
+  lock: Lock;
+  kv: Kv;
+  redis: Redis | undefined;
+  stripe: Stripe;
+  /** Secrets that webhook signatures are checked against (the configured ones, or the emulator's). */
+  webhookSecrets: readonly string[];
+  emulator: RunningStripeEmulator | undefined;
+  metrics: Metrics;
+  /** Readiness probes by name; each resolves when its dependency answers. */
+  checks: Record<string, () => Promise<unknown>>;
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  /** Use this database instead of the configured one (tests hand in a schema of their own). */
+  db?: Db;
+  /** Apply pending migrations at start: the embedded defaults do; production runs `migrate` as its own step. */
+  migrate?: boolean;
+  /** Start the embedded emulator when no Stripe is configured (off for `migrate`, `keys`, …). */
+  startEmulator?: boolean;
+}
+
+export async function composeInfra(config: Config, opts: ComposeOptions = {}): Promise<Infra> {
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    const db = opts.db ?? (await openDatabase(config));
+    if (!opts.db) closers.push(() => db.close());
+    if (opts.migrate) await migrate(db);
+
+    const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
+    if (redis) {
+      // Outages surface as failed commands, which callers handle; without a listener ioredis would also print them.
+      redis.on('error', () => {});
+      closers.push(() => redis.quit().catch(() => redis.disconnect()));
+    }
+
+    let emulator: RunningStripeEmulator | undefined;
+    let webhookSecrets = config.webhookSecrets;
+    let stripe: Stripe;
+    if (config.embeddedEmulator && opts.startEmulator) {
+      // The emulator signs with a secret we generate, unless the operator fixed one.
+      const webhookSecret = webhookSecrets[0] ?? `whsec_${randomBytes(24).toString('base64')}`;
+      // Loaded only here: a service configured for Stripe never loads the emulator's code.
+      const { startStripeEmulator } = await import('../stripe-emulator/index.js');
+      emulator = await startStripeEmulator({
+        port: config.stripeEmulatorPort,
+        webhookUrl: `${config.publicUrl}/webhooks/stripe`,
+        webhookSecret,
+      });
+      const running = emulator;
+      closers.push(() => running.close());
+      webhookSecrets = [webhookSecret, ...webhookSecrets.slice(1)];
+      stripe = createStripeClient(EMULATOR_SECRET_KEY, emulator.url);
+    } else {
+      stripe = createStripeClient(config.stripeSecretKey ?? EMULATOR_SECRET_KEY, config.stripeApiBase);
+    }
+
+    const checks: Infra['checks'] = { database: () => db.query('select 1') };
+    if (redis) checks.redis = () => redis.ping();
+    return {
+      config,
+      db,
+      lock: redis ? redisLock(redis) : memoryLock(),
+      kv: redis ? redisKv(redis) : memoryKv(),
+      redis,
+      stripe,
+      webhookSecrets,
+      emulator,
+      metrics: createMetrics(),
+      checks,
+      async close() {
+        for (const close of closers.reverse()) await close().catch(() => {});
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    throw err;
+  }
+}
+
+async function openDatabase(config: Config): Promise<Db> {
+  if (config.databaseUrl) return fromPg({ connectionString: config.databaseUrl });
+  mkdirSync(config.dataDir, { recursive: true });
+  return fromPglite(config.dataDir);
+}

@@ -1,0 +1,248 @@
+import type { Queryable } from '../../ports/db.js';
+import { AppError, notFound } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import {
+  canChangeDispute,
+  canTransition,
+  type DisputeStatus,
+  diff,
+  notificationType,
+  type OrderStatus,
+} from './orders.machine.js';
+import {
+  insertOrderEvent,
+  insertOutbox,
+  type MUTABLE_FIELDS,
+  selectHistory,
+  selectOrder,
+  selectOrderForUpdate,
+} from './orders.sql.js';
+
+export interface LineItem {
+  name: string;
+  unit_amount: number;
+  quantity: number;
+}
+
+export interface OrderRow {
+  id: string;
+  status: OrderStatus;
+  dispute_status: DisputeStatus | null;
+  currency: string;
+  amount_total: number;
+  amount_paid: number;
+  amount_refunded: number;
+  customer_email: string | null;
+  line_items: LineItem[];
+  checkout_session_id: string | null;
+  payment_intent_id: string | null;
+  referral_code: string | null;
+  client_ip: string | null;
+  flags: Array<Record<string, unknown>>;
+  seq: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export type OrderPatch = Partial<Pick<OrderRow, (typeof MUTABLE_FIELDS)[number]>>;
+
+export interface OrderChange {
+  order: OrderRow;
+  seq: number;
+  changes: Record<string, [unknown, unknown]>;
+}
+
+/** The order as the API and notifications show it (CONTRACT §3), without history. */
+export function toOrderView(
+  o: OrderRow,
+  referral: { affiliate_id: string | null; commission_id: string | null } | null = null,
+) {
+  return {
+    id: o.id,
+    status: o.status,
+    dispute_status: o.dispute_status,
+    currency: o.currency,
+    amount_total: o.amount_total,
+    amount_paid: o.amount_paid,
+    amount_refunded: o.amount_refunded,
+    customer_email: o.customer_email,
+    checkout_session_id: o.checkout_session_id,
+    payment_intent_id: o.payment_intent_id,
+    referral: o.referral_code
+      ? {
+          code: o.referral_code,
+          affiliate_id: referral?.affiliate_id ?? null,
+          commission_id: referral?.commission_id ?? null,
+        }
+      : null,
+    flags: o.flags,
+  };
+}
+
+export const illegalTransition = (order: OrderRow, patch: OrderPatch) =>
+  new AppError(
+    409,
+    'illegal_transition',
+    `order ${order.id} cannot go from ${order.status} to ${patch.status}`,
+    {
+      details: {
+        from: order.status,
+        to: patch.status,
+        dispute_from: order.dispute_status,
+        dispute_to: patch.dispute_status,
+      },
+    },
+  );
+
+/**
+ * Writes one change of an order where every change is written: the order row, its `order_events` diff and
+ * the outbox message, all through `q` (the caller's transaction). Callers hold the order's row lock
+ * (`lockOrder`) so that seq numbers are handed out one at a time.
+ */
+async function record(
+  q: Queryable,
+  before: OrderRow | null,
+  after: OrderRow,
+  changes: OrderChange['changes'],
+  cause: string,
+) {
+  const seq = after.seq;
+  await q.query(
+    insertOrderEvent({
+      orderId: after.id,
+      seq,
+      from: before?.status ?? null,
+      to: after.status,
+      changes,
+      cause,
+    }),
+  );
+  const id = newId('msg');
+  await q.query(
+    insertOutbox({
+      id,
+      orderId: after.id,
+      seq,
+      type: notificationType(changes, after.status),
+      payload: {
+        id,
+        type: notificationType(changes, after.status),
+        order_id: after.id,
+        seq,
+        changes,
+        order: toOrderView(after),
+        cause,
+        created_at: new Date().toISOString(),
+      },
+    }),
+  );
+}
+
+export function createOrdersService() {
+  return {
+    /** Reads the order and locks its row until the transaction ends. */
+    async lockOrder(q: Queryable, id: string): Promise<OrderRow | null> {
+      return (await q.query<OrderRow>(selectOrderForUpdate(id))).rows[0] ?? null;
+    },
+
+    async getOrder(q: Queryable, id: string): Promise<OrderRow | null> {
+      return (await q.query<OrderRow>(selectOrder(id))).rows[0] ?? null;
+    },
+
+    /** Creates the order in `awaiting_payment`: history seq 1, and its first notification. */
+    async createOrder(
+      q: Queryable,
+      input: Omit<OrderPatch, 'status' | 'dispute_status' | 'amount_paid' | 'amount_refunded' | 'flags'> &
+        Pick<OrderRow, 'id' | 'currency' | 'amount_total' | 'line_items'>,
+      cause: string,
+    ): Promise<OrderChange> {
+      const fields = { ...input, status: 'awaiting_payment' as const };
+      const { rows } = await q.query<OrderRow>(
+        `insert into orders (id, status, currency, amount_total, line_items, customer_email, checkout_session_id,
+                             payment_intent_id, referral_code, client_ip, seq)
+         values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, 1)
+         returning *`,
+        [
+          fields.id,
+          fields.status,
+          fields.currency,
+          fields.amount_total,
+          JSON.stringify(fields.line_items),
+          fields.customer_email ?? null,
+          fields.checkout_session_id ?? null,
+          fields.payment_intent_id ?? null,
+          fields.referral_code ?? null,
+          fields.client_ip ?? null,
+        ],
+      );
+      const order = rows[0]!;
+      const { id: _id, ...rest } = fields;
+      const changes = diff({} as Record<string, unknown>, { ...rest, status: order.status });
+      await record(q, null, order, changes, cause);
+      return { order, seq: 1, changes };
+    },
+
+    /**
+     * Applies `patch` to a locked order if the state machine allows it. Returns null when nothing would change
+     * (replays are no-ops, so effects stay exactly-once); throws 409 `illegal_transition` and changes nothing
+     * when the move is not allowed.
+     */
+    async changeOrder(
+      q: Queryable,
+      order: OrderRow,
+      patch: OrderPatch,
+      cause: string,
+    ): Promise<OrderChange | null> {
+      if (patch.status && !canTransition(order.status, patch.status)) throw illegalTransition(order, patch);
+      if (
+        patch.dispute_status !== undefined &&
+        !canChangeDispute(order.dispute_status, patch.dispute_status)
+      ) {
+        throw illegalTransition(order, patch);
+      }
+      const changes = diff(order as unknown as Record<string, unknown>, patch as Record<string, unknown>);
+      const fields = Object.keys(changes);
+      if (fields.length === 0) return null;
+      const jsonFields = new Set(['line_items', 'flags']);
+      const sets = fields.map((f, i) => `${f} = $${i + 2}${jsonFields.has(f) ? '::jsonb' : ''}`);
+      const values = fields.map((f) => {
+        const v = changes[f]![1];
+        return jsonFields.has(f) ? JSON.stringify(v) : v;
+      });
+      const { rows } = await q.query<OrderRow>(
+        `update orders set ${sets.join(', ')}, seq = seq + 1, updated_at = now() where id = $1 returning *`,
+        [order.id, ...values],
+      );
+      const after = rows[0]!;
+      await record(q, order, after, changes, cause);
+      return { order: after, seq: after.seq, changes };
+    },
+
+    /** The order with its history of diffs, as `GET /v1/orders/:id` returns it. */
+    async orderWithHistory(q: Queryable, id: string) {
+      const order = (await q.query<OrderRow>(selectOrder(id))).rows[0];
+      if (!order) throw notFound(`order ${id}`);
+      const history = await q.query<{
+        seq: number;
+        from_status: string | null;
+        to_status: string;
+        changes: Record<string, [unknown, unknown]>;
+        cause: string;
+        at: Date;
+      }>(selectHistory(id));
+      return {
+        order,
+        history: history.rows.map((h) => ({
+          seq: h.seq,
+          from: h.from_status,
+          to: h.to_status,
+          changes: h.changes,
+          cause: h.cause,
+          at: new Date(h.at).toISOString(),
+        })),
+      };
+    },
+  };
+}
+
+export type OrdersService = ReturnType<typeof createOrdersService>;
