@@ -27,7 +27,7 @@ describe('payments-service CLI', () => {
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('creates a key with --json and refuses a bad role', async () => {
+  it('creates a key with --json and refuses a bad role', { timeout: 90_000 }, async () => {
     const dataDir = tempDir();
     const res = await runCli(['keys', 'create', '--role', 'admin', '--json'], { DATA_DIR: dataDir });
     expect(res.code).toBe(0);
@@ -40,7 +40,9 @@ describe('payments-service CLI', () => {
     expect(bad.code).not.toBe(0);
   });
 
-  it('serves /healthz and /readyz on the embedded defaults, prints its URLs and exits 0 on SIGTERM', async () => {
+  it('serves /healthz and /readyz on the embedded defaults, prints its URLs and exits 0 on SIGTERM', {
+    timeout: 120_000,
+  }, async () => {
     const [port, emulatorPort] = [await freePort(), await freePort()];
     const child = cliProcess(['serve'], {
       DATA_DIR: tempDir(),
@@ -53,7 +55,8 @@ describe('payments-service CLI', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
+    // Generous: a fresh PGlite data directory is created here while other suites load both cores.
+    const deadline = Date.now() + 75_000;
     let ready = 0;
     while (Date.now() < deadline) {
       ready = await fetch(`${base}/readyz`).then(
@@ -75,7 +78,7 @@ describe('payments-service CLI', () => {
 });
 
 describe.skipIf(!BACKENDS.includes('postgres'))('migrate on PostgreSQL', () => {
-  it('applies every migration once when two run at the same moment', async () => {
+  it('applies every migration once when two run at the same moment', { timeout: 90_000 }, async () => {
     const { schema, close } = await openTestDb('postgres', { migrate: false });
     try {
       const env = { DATABASE_URL: urlWithSchema(schema ?? '') };
@@ -89,6 +92,63 @@ describe.skipIf(!BACKENDS.includes('postgres'))('migrate on PostgreSQL', () => {
       expect([a.stdout, b.stdout].filter((s) => s.includes('nothing to apply'))).toHaveLength(1);
     } finally {
       await close();
+    }
+  });
+});
+
+describe('payments-service stripe-emulator', () => {
+  it('runs standalone and delivers signed webhooks to --webhook-url', { timeout: 60_000 }, async () => {
+    const { startWebhookReceiver } = await import('../../stripe-emulator/testing.js');
+    const Stripe = (await import('stripe')).default;
+    const receiver = await startWebhookReceiver();
+    const port = await freePort();
+    const secret = 'whsec_standalone_test_secret';
+    const child = cliProcess([
+      'stripe-emulator',
+      '--port',
+      String(port),
+      '--webhook-url',
+      receiver.url,
+      '--webhook-secret',
+      secret,
+    ]);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const stripe = new Stripe('sk_test_cli', { host: '127.0.0.1', port, protocol: 'http' });
+      let session: Awaited<ReturnType<typeof stripe.checkout.sessions.create>> | undefined;
+      for (let i = 0; i < 100 && !session; i++) {
+        session = await stripe.checkout.sessions
+          .create({
+            mode: 'payment',
+            success_url: 'https://shop.example/ok',
+            line_items: [
+              {
+                quantity: 1,
+                price_data: { currency: 'usd', unit_amount: 1200, product_data: { name: 'Mug' } },
+              },
+            ],
+          })
+          .catch(async () => {
+            await new Promise((r) => setTimeout(r, 200));
+            return undefined;
+          });
+      }
+      expect(session?.id).toMatch(/^cs_/);
+      await stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${session?.id}/complete`, {
+        outcome: 'paid',
+      });
+      await receiver.waitFor((r) => r.some((d) => d.eventType === 'checkout.session.completed'));
+      const delivery = receiver.received.find((d) => d.eventType === 'checkout.session.completed');
+      const event = stripe.webhooks.constructEvent(
+        delivery?.rawBody ?? '',
+        delivery?.signature ?? '',
+        secret,
+      );
+      expect(event.type).toBe('checkout.session.completed');
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await receiver.close();
     }
   });
 });
