@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { RunningStripeEmulator } from '../stripe-emulator/index.js';
 import { memoryKv, memoryLock } from './adapters/memory.js';
@@ -10,6 +11,7 @@ import { createRedisClient, redisKv, redisLock } from './adapters/redis.js';
 import { createStripeClient, EMULATOR_SECRET_KEY } from './adapters/stripe.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
+import { createLogger } from './logger.js';
 import type { Db } from './ports/db.js';
 import type { Kv } from './ports/kv.js';
 import type { Lock } from './ports/lock.js';
@@ -27,6 +29,8 @@ export interface Infra {
   webhookSecrets: readonly string[];
   emulator: RunningStripeEmulator | undefined;
   metrics: Metrics;
+  /** The process's one logger (pino); requests log through Fastify's child loggers of it. */
+  log: Logger;
   /** Readiness probes by name; each resolves when its dependency answers. */
   checks: Record<string, () => Promise<unknown>>;
   close(): Promise<void>;
@@ -88,6 +92,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
       webhookSecrets,
       emulator,
       metrics: createMetrics(),
+      log: createLogger(config.logLevel),
       checks,
       async close() {
         for (const close of closers.reverse()) await close().catch(() => {});

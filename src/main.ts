@@ -4,8 +4,8 @@ import { buildApp } from './app.js';
 import { composeInfra } from './compose.js';
 import { ConfigError, loadConfig } from './config.js';
 import { migrate } from './db/migrate.js';
-import { createLogger } from './logger.js';
 import { createAuthService, ROLES, type Role } from './modules/auth/auth.service.js';
+import { registerWebhookCommands } from './modules/webhooks/webhooks.cli.js';
 import { createServices } from './services.js';
 import { createWorkers } from './workers/index.js';
 import { startWorkers } from './workers/runner.js';
@@ -27,8 +27,8 @@ program
   .description('HTTP API, webhook endpoint, dashboard and background workers')
   .action(async () => {
     const config = loadConfig();
-    const logger = createLogger(config.logLevel);
     const infra = await composeInfra(config, { migrate: true, startEmulator: true });
+    const logger = infra.log;
     const services = createServices(infra);
     const app = await buildApp({ infra, services, logger });
     const workers = startWorkers(createWorkers(infra, services), logger);
@@ -57,9 +57,8 @@ program
     'background workers only: inbox retries, outbox relay, approvals, checkout completer, reconciliation',
   )
   .action(async () => {
-    const config = loadConfig();
-    const logger = createLogger(config.logLevel);
-    const infra = await composeInfra(config, { migrate: true });
+    const infra = await composeInfra(loadConfig(), { migrate: true });
+    const logger = infra.log;
     const workers = startWorkers(createWorkers(infra, createServices(infra)), logger);
     logger.info('workers running');
     closeWithGrace({ delay: 10_000 }, async () => {
@@ -134,5 +133,7 @@ program
       process.stdout.write(`  delivering to ${opts.webhookUrl} (secret ${emulator.webhookSecret})\n`);
     closeWithGrace({ delay: 5_000 }, () => emulator.close());
   });
+
+registerWebhookCommands(program);
 
 program.parseAsync(process.argv).catch(fail);

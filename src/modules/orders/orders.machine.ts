@@ -1,3 +1,5 @@
+import canonicalize from 'canonicalize';
+
 /**
  * The order state machine (DESIGN §4). Pure: which status may follow which. Payment status only moves
  * forward; a dispute is tracked beside it in `dispute_status` and never rewinds it.
@@ -48,7 +50,10 @@ export function statusAfterRefund(amountPaid: number, amountRefunded: number): O
   return amountRefunded >= amountPaid ? 'refunded' : 'partially_refunded';
 }
 
-/** `{field: [old, new]}` for every field whose value changed (compared as JSON, so arrays and objects work). */
+/**
+ * `{field: [old, new]}` for every field whose value changed, compared as canonical JSON: jsonb hands objects
+ * back with their keys reordered, which must not count as a change.
+ */
 export function diff<T extends Record<string, unknown>>(
   before: T,
   after: Partial<T>,
@@ -57,7 +62,7 @@ export function diff<T extends Record<string, unknown>>(
   for (const [field, next] of Object.entries(after)) {
     if (next === undefined) continue;
     const prev = before[field] ?? null;
-    if (JSON.stringify(prev) !== JSON.stringify(next)) changes[field] = [prev, next];
+    if (canonicalize(prev) !== canonicalize(next)) changes[field] = [prev, next];
   }
   return changes;
 }

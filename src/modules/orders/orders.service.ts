@@ -79,6 +79,19 @@ export function toOrderView(
   };
 }
 
+/** What an order's first history row shows: every field a caller set, from nothing. */
+const announcedFields = (o: OrderRow): Record<string, unknown> => ({
+  status: o.status,
+  currency: o.currency,
+  amount_total: o.amount_total,
+  line_items: o.line_items,
+  customer_email: o.customer_email,
+  checkout_session_id: o.checkout_session_id,
+  payment_intent_id: o.payment_intent_id,
+  referral_code: o.referral_code,
+  client_ip: o.client_ip,
+});
+
 export const illegalTransition = (order: OrderRow, patch: OrderPatch) =>
   new AppError(
     409,
@@ -149,18 +162,25 @@ export function createOrdersService() {
       return (await q.query<OrderRow>(selectOrder(id))).rows[0] ?? null;
     },
 
-    /** Creates the order in `awaiting_payment`: history seq 1, and its first notification. */
+    /**
+     * Creates the order in `awaiting_payment`: history seq 1, and its first notification. With
+     * `announce: false` the row is written with seq 0 and no history yet: the first `changeOrder` then
+     * announces the whole order as one diff from nothing (checkout creates the order before Stripe answers,
+     * and announces it with its session id).
+     */
     async createOrder(
       q: Queryable,
       input: Omit<OrderPatch, 'status' | 'dispute_status' | 'amount_paid' | 'amount_refunded' | 'flags'> &
         Pick<OrderRow, 'id' | 'currency' | 'amount_total' | 'line_items'>,
       cause: string,
+      opts: { announce?: boolean } = {},
     ): Promise<OrderChange> {
+      const announce = opts.announce ?? true;
       const fields = { ...input, status: 'awaiting_payment' as const };
       const { rows } = await q.query<OrderRow>(
         `insert into orders (id, status, currency, amount_total, line_items, customer_email, checkout_session_id,
                              payment_intent_id, referral_code, client_ip, seq)
-         values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, 1)
+         values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
          returning *`,
         [
           fields.id,
@@ -173,13 +193,13 @@ export function createOrdersService() {
           fields.payment_intent_id ?? null,
           fields.referral_code ?? null,
           fields.client_ip ?? null,
+          announce ? 1 : 0,
         ],
       );
       const order = rows[0]!;
-      const { id: _id, ...rest } = fields;
-      const changes = diff({} as Record<string, unknown>, { ...rest, status: order.status });
-      await record(q, null, order, changes, cause);
-      return { order, seq: 1, changes };
+      const changes = diff({}, announcedFields(order));
+      if (announce) await record(q, null, order, changes, cause);
+      return { order, seq: order.seq, changes };
     },
 
     /**
@@ -200,13 +220,16 @@ export function createOrdersService() {
       ) {
         throw illegalTransition(order, patch);
       }
-      const changes = diff(order as unknown as Record<string, unknown>, patch as Record<string, unknown>);
-      const fields = Object.keys(changes);
-      if (fields.length === 0) return null;
+      const rowChanges = diff(order as unknown as Record<string, unknown>, patch as Record<string, unknown>);
+      const fields = Object.keys(rowChanges);
+      // An order not yet announced (seq 0) is announced whole: its first diff runs from nothing.
+      const unannounced = order.seq === 0;
+      const changes = unannounced ? diff({}, { ...announcedFields(order), ...patch }) : rowChanges;
+      if (Object.keys(changes).length === 0) return null;
       const jsonFields = new Set(['line_items', 'flags']);
       const sets = fields.map((f, i) => `${f} = $${i + 2}${jsonFields.has(f) ? '::jsonb' : ''}`);
       const values = fields.map((f) => {
-        const v = changes[f]![1];
+        const v = rowChanges[f]![1];
         return jsonFields.has(f) ? JSON.stringify(v) : v;
       });
       const { rows } = await q.query<OrderRow>(
@@ -214,7 +237,7 @@ export function createOrdersService() {
         [order.id, ...values],
       );
       const after = rows[0]!;
-      await record(q, order, after, changes, cause);
+      await record(q, unannounced ? null : order, after, changes, cause);
       return { order: after, seq: after.seq, changes };
     },
 

@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../../services.js';
+import { requireRole } from '../auth/auth.plugin.js';
+import { OrderIdSchema } from '../orders/orders.routes.js';
+
+/** The reason travels in the refund's Stripe metadata, whose values stop at 500 characters. */
+const MAX_REASON_LENGTH = 500;
+
+const RefundBodySchema = z.object({
+  // Integer and minor-unit rules depend on the order's currency, so the service checks them.
+  amount: z.number().positive('must be more than 0').optional(),
+  reason: z.string().trim().min(1).max(MAX_REASON_LENGTH).optional(),
+});
+
+const RefundSchema = z.object({
+  id: z.string(),
+  order_id: z.string(),
+  amount: z.number().int(),
+  status: z.string().nullable(),
+});
+
+export async function refundsRoutes(app: FastifyInstance, { services }: { services: Services }) {
+  app.withTypeProvider<ZodTypeProvider>().post(
+    '/v1/orders/:id/refunds',
+    {
+      preHandler: requireRole('admin'),
+      config: { idempotency: 'required' },
+      schema: {
+        tags: ['orders'],
+        description:
+          'Refunds all (no amount) or part of a paid order through Stripe. Idempotency-Key required.',
+        params: z.object({ id: OrderIdSchema }),
+        // No body at all means "refund the rest", as does `{}`.
+        body: RefundBodySchema.nullish(),
+        response: { 201: RefundSchema },
+      },
+    },
+    async (req, reply) => {
+      const refund = await services.refunds.createRefund(
+        { orderId: req.params.id, amount: req.body?.amount, reason: req.body?.reason },
+        { requestId: req.idempotency?.id ?? null },
+      );
+      return reply.code(201).send(refund);
+    },
+  );
+}

@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canTransition, ORDER_STATUSES, type OrderStatus } from '../../src/modules/orders/orders.machine.js';
+import {
+  createOrdersService,
+  type OrderPatch,
+  type OrderRow,
+} from '../../src/modules/orders/orders.service.js';
+import type { Queryable } from '../../src/ports/db.js';
+import { AppError } from '../../src/shared/errors.js';
+import { BACKENDS, openTestDb, type TestDb } from '../helpers/db.js';
+
+/** A legal road from a new order to each status, so every (from, to) pair can be tried. */
+const ROAD: Record<OrderStatus, OrderPatch[]> = {
+  awaiting_payment: [],
+  processing: [{ status: 'processing' }],
+  paid: [{ status: 'paid', amount_paid: 5000, payment_intent_id: 'pi_road' }],
+  payment_failed: [{ status: 'payment_failed' }],
+  expired: [{ status: 'expired' }],
+  partially_refunded: [
+    { status: 'paid', amount_paid: 5000, payment_intent_id: 'pi_road' },
+    { status: 'partially_refunded', amount_refunded: 1000 },
+  ],
+  refunded: [
+    { status: 'paid', amount_paid: 5000, payment_intent_id: 'pi_road' },
+    { status: 'refunded', amount_refunded: 5000 },
+  ],
+};
+
+/** The patch that moves an order into `to`, with the fields such a move carries. */
+const MOVE: Record<OrderStatus, OrderPatch> = {
+  awaiting_payment: { status: 'awaiting_payment' },
+  processing: { status: 'processing' },
+  paid: { status: 'paid', amount_paid: 5000 },
+  payment_failed: { status: 'payment_failed' },
+  expired: { status: 'expired' },
+  partially_refunded: { status: 'partially_refunded', amount_refunded: 2000 },
+  refunded: { status: 'refunded', amount_refunded: 5000 },
+};
+
+describe.each(BACKENDS)('order state machine in the database on %s', (backend) => {
+  let testDb: TestDb;
+  const orders = createOrdersService();
+  let n = 0;
+
+  beforeAll(async () => {
+    testDb = await openTestDb(backend);
+  });
+  afterAll(() => testDb?.close());
+
+  async function orderIn(status: OrderStatus): Promise<string> {
+    const id = `ord_sm_${++n}`;
+    await testDb.db.tx(async (q) => {
+      await orders.createOrder(
+        q,
+        {
+          id,
+          currency: 'usd',
+          amount_total: 5000,
+          line_items: [{ name: 'A', unit_amount: 5000, quantity: 1 }],
+        },
+        'test:create',
+      );
+      for (const step of ROAD[status])
+        await orders.changeOrder(q, (await orders.lockOrder(q, id))!, step, 'test:road');
+    });
+    return id;
+  }
+
+  const snapshot = async (q: Queryable, id: string) => ({
+    order: (await q.query<OrderRow>('select * from orders where id = $1', [id])).rows[0],
+    events: (await q.query('select * from order_events where order_id = $1 order by seq', [id])).rows,
+    outbox: (await q.query('select id, seq, type from outbox where order_id = $1 order by seq', [id])).rows,
+  });
+
+  it('starts every order with one history row and one notification', async () => {
+    const id = await orderIn('awaiting_payment');
+    const { order, events, outbox } = await snapshot(testDb.db, id);
+    expect(order).toMatchObject({ status: 'awaiting_payment', seq: 1 });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      seq: 1,
+      from_status: null,
+      to_status: 'awaiting_payment',
+      cause: 'test:create',
+    });
+    expect((events[0] as { changes: Record<string, unknown> }).changes.status).toEqual([
+      null,
+      'awaiting_payment',
+    ]);
+    expect(outbox).toEqual([expect.objectContaining({ seq: 1, type: 'order.awaiting_payment' })]);
+  });
+
+  for (const from of ORDER_STATUSES) {
+    for (const to of ORDER_STATUSES) {
+      const legal = from !== to && canTransition(from, to);
+      const moves =
+        from === to && to !== 'partially_refunded' ? 'no change' : legal || from === to ? 'legal' : 'illegal';
+      it(`${from} → ${to}: ${moves}`, async () => {
+        const id = await orderIn(from);
+        const before = await snapshot(testDb.db, id);
+        const patch = MOVE[to];
+        if (moves === 'illegal') {
+          const err = await testDb.db
+            .tx(async (q) => orders.changeOrder(q, (await orders.lockOrder(q, id))!, patch, 'test:move'))
+            .catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(AppError);
+          expect((err as AppError).code).toBe('illegal_transition');
+          expect((err as AppError).status).toBe(409);
+          // Nothing changed: the row, its history and its notifications are as they were.
+          expect(await snapshot(testDb.db, id)).toEqual(before);
+          return;
+        }
+        const change = await testDb.db.tx(async (q) =>
+          orders.changeOrder(q, (await orders.lockOrder(q, id))!, patch, 'test:move'),
+        );
+        const after = await snapshot(testDb.db, id);
+        if (moves === 'no change') {
+          expect(change).toBeNull();
+          expect(after).toEqual(before);
+          return;
+        }
+        const seq = before.order!.seq + 1;
+        expect(change!.seq).toBe(seq);
+        expect(after.order).toMatchObject({ status: to, seq });
+        const expected: Record<string, [unknown, unknown]> = {};
+        for (const [field, value] of Object.entries(patch)) {
+          const old = (before.order as unknown as Record<string, unknown>)[field];
+          if (old !== value) expected[field] = [old, value];
+        }
+        expect(change!.changes).toEqual(expected);
+        expect(after.events).toHaveLength(before.events.length + 1);
+        expect(after.events.at(-1)).toMatchObject({
+          seq,
+          from_status: from,
+          to_status: to,
+          changes: expected,
+          cause: 'test:move',
+        });
+        expect(after.outbox.at(-1)).toMatchObject({ seq, type: `order.${to}` });
+      });
+    }
+  }
+
+  it('moves disputes open → won | lost beside the payment status, and refuses the rest', async () => {
+    const id = await orderIn('paid');
+    const change = (patch: OrderPatch) =>
+      testDb.db.tx(async (q) =>
+        orders.changeOrder(q, (await orders.lockOrder(q, id))!, patch, 'test:dispute'),
+      );
+    await expect(change({ dispute_status: 'lost' })).rejects.toMatchObject({ code: 'illegal_transition' });
+    expect((await change({ dispute_status: 'open' }))!.changes).toEqual({ dispute_status: [null, 'open'] });
+    expect((await change({ dispute_status: 'won' }))!.changes).toEqual({ dispute_status: ['open', 'won'] });
+    await expect(change({ dispute_status: 'lost' })).rejects.toMatchObject({ code: 'illegal_transition' });
+    const { order, outbox } = await snapshot(testDb.db, id);
+    expect(order).toMatchObject({ status: 'paid', dispute_status: 'won' });
+    expect(outbox.slice(-2).map((m) => (m as { type: string }).type)).toEqual([
+      'order.dispute_opened',
+      'order.dispute_closed',
+    ]);
+  });
+
+  it('sees no change in JSON fields that come back from jsonb with their keys reordered', async () => {
+    const id = await orderIn('awaiting_payment');
+    const change = await testDb.db.tx(async (q) =>
+      orders.changeOrder(
+        q,
+        (await orders.lockOrder(q, id))!,
+        { line_items: [{ quantity: 1, unit_amount: 5000, name: 'A' }] },
+        'test:same',
+      ),
+    );
+    expect(change).toBeNull();
+  });
+
+  it('returns the history through orderWithHistory in seq order', async () => {
+    const id = await orderIn('refunded');
+    const { history } = await orders.orderWithHistory(testDb.db, id);
+    expect(history.map((h) => [h.seq, h.from, h.to])).toEqual([
+      [1, null, 'awaiting_payment'],
+      [2, 'awaiting_payment', 'paid'],
+      [3, 'paid', 'refunded'],
+    ]);
+    expect(history[2]!.changes).toEqual({ status: ['paid', 'refunded'], amount_refunded: [0, 5000] });
+  });
+});
