@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import type { Db } from '../../ports/db.js';
+import { NOTIFICATION_RETRY, type RetryPolicy, retryDelayMs } from '../../shared/backoff.js';
 import type { Worker } from '../../workers/runner.js';
-import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from './notifications.backoff.js';
 import { type ClaimedMessage, claimDue, markDelivered, markFailed } from './notifications.sql.js';
 
 // Receivers are expected to acknowledge and queue (Standard Webhooks guidance), which takes milliseconds;
@@ -51,7 +51,7 @@ type Outcome = { ok: true } | { ok: false; error: string };
  */
 export function createOutboxRelay(opts: OutboxRelayOptions): Worker {
   const webhook = signer(opts.secret);
-  const retry = opts.retry ?? DEFAULT_RETRY;
+  const retry = opts.retry ?? NOTIFICATION_RETRY;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   const leaseSeconds = Math.ceil(timeoutMs / 1000) + LEASE_MARGIN_SECONDS;
   const random = opts.random ?? Math.random;

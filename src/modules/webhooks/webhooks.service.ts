@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { Infra } from '../../compose.js';
 import type { Queryable } from '../../ports/db.js';
+import { type RetryPolicy, retryDelayMs } from '../../shared/backoff.js';
 import { AppError, isDatabaseUnavailable, serviceUnavailable } from '../../shared/errors.js';
 import type { OrdersService } from '../orders/orders.service.js';
 import type { CommissionHooks } from './webhooks.commissions.js';
@@ -33,15 +34,13 @@ import {
 } from './webhooks.sql.js';
 
 /** How retries of one event are spaced, and when it becomes a dead letter. */
-export interface RetryPolicy {
-  /** Upper bound of the first delay; it doubles with each further attempt. */
-  baseMs: number;
-  capMs: number;
+export interface InboxRetryPolicy extends RetryPolicy {
   /** Attempts (failed or still waiting) after which the event is `failed`. */
   maxAttempts: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {
+export const DEFAULT_RETRY: InboxRetryPolicy = {
+  jitter: 'equal',
   // A failure from a brief database hiccup or a Stripe lookup usually clears in seconds.
   baseMs: 10_000,
   // Events waiting on another event are woken the moment their order moves, not by this timer, so a long
@@ -54,22 +53,6 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxAttempts: 23,
 };
 
-/**
- * The delay after the `attempt`-th (1-based) unsuccessful try: exponential with "equal jitter", uniform in
- * [ceiling/2, ceiling). Half the window is random, so events that failed together (all of an outage's) do
- * not come back as one burst, and half is fixed, so the delay still grows with every attempt.
- */
-export function retryDelayMs(
-  attempt: number,
-  policy: RetryPolicy,
-  random: () => number = Math.random,
-): number {
-  if (!Number.isInteger(attempt) || attempt < 1)
-    throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
-  return Math.floor(ceiling / 2 + (random() * ceiling) / 2);
-}
-
 /** Stripe keeps events for 30 days; `GET /v1/events` cannot reach further back. */
 export const RECONCILE_MAX_WINDOW_MS = 30 * 24 * 60 * 60_000;
 
@@ -78,7 +61,7 @@ export type DeliveryStatus = 'processed' | 'duplicate' | 'ignored' | 'queued';
 
 export interface WebhookOptions {
   lockTimeoutMs: number;
-  retry: RetryPolicy;
+  retry: InboxRetryPolicy;
   /**
    * A new row is left to the request that recorded it for this long before the retry worker may take it:
    * the inline attempt normally settles it in milliseconds, and the lock's lifetime is how long a live

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { retryDelayMs } from '../../shared/backoff.js';
 import { parseWindow } from './webhooks.cli.js';
 import { disputeStatusOf, refundStatusRank, StripeEventSchema } from './webhooks.event.js';
-import { DEFAULT_RETRY, retryDelayMs } from './webhooks.service.js';
+import { DEFAULT_RETRY } from './webhooks.service.js';
 
 describe('inbox retry backoff', () => {
   it('doubles up to the cap, with half of each window random', () => {
-    const policy = { baseMs: 1000, capMs: 8000, maxAttempts: 10 };
+    const policy = { baseMs: 1000, capMs: 8000, jitter: 'equal' as const };
     expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, policy, () => 0))).toEqual([
       500, 1000, 2000, 4000, 4000,
     ]);

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY, retryDelayMs } from './notifications.backoff.js';
+import { NOTIFICATION_RETRY, retryDelayMs } from './backoff.js';
 
 const policy = { baseMs: 1_000, capMs: 60_000 };
 const highest = () => 1 - Number.EPSILON;
 
-describe('retryDelayMs', () => {
+describe('retryDelayMs with full jitter', () => {
   it('doubles the window with each failed attempt until the cap', () => {
     const windows = [1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => retryDelayMs(attempt, policy, highest));
     expect(windows).toEqual([999, 1_999, 3_999, 7_999, 15_999, 31_999, 59_999, 59_999]);
@@ -24,8 +24,8 @@ describe('retryDelayMs', () => {
         fc.integer({ min: 1, max: 100_000 }),
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         (attempt, r) => {
-          const delay = retryDelayMs(attempt, DEFAULT_RETRY, () => r);
-          return Number.isInteger(delay) && delay >= 0 && delay < DEFAULT_RETRY.capMs;
+          const delay = retryDelayMs(attempt, NOTIFICATION_RETRY, () => r);
+          return Number.isInteger(delay) && delay >= 0 && delay < NOTIFICATION_RETRY.capMs;
         },
       ),
     );

@@ -1,12 +1,19 @@
-/** How failed deliveries of one message are spaced out. */
+/** How the retries of one thing that keeps failing are spaced out. */
 export interface RetryPolicy {
   /** Upper bound of the delay after the first failed attempt; it doubles with each further failure. */
   baseMs: number;
   /** No delay exceeds this, however many attempts have failed. */
   capMs: number;
+  /**
+   * `full`: uniform in [0, window) — spreads best, for work that may retry early (notifications).
+   * `equal`: uniform in [window/2, window) — still spread, but every delay grows, so a retry limit also
+   * bounds time from below (the webhook inbox's dead letters come no sooner than a day).
+   */
+  jitter?: 'full' | 'equal';
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {
+/** Order notifications: never given up on, full jitter. */
+export const NOTIFICATION_RETRY: RetryPolicy = {
   // A receiver that is restarting or briefly overloaded is usually back within seconds, so the first retries
   // come soon: within 5 s, 10 s, 20 s, … The window reaches the cap at the eighth failure, after at most ~11 min
   // (5 on average) of retrying.
@@ -19,10 +26,9 @@ export const DEFAULT_RETRY: RetryPolicy = {
 };
 
 /**
- * The delay before retrying a message whose `attempt`-th attempt (1-based) just failed: "full jitter"
- * (uniform in [0, min(cap, base·2^(attempt−1))), as in AWS's "Exponential Backoff and Jitter").
- * Randomising the whole window spreads the retries of messages that failed together — every order's head
- * message during a receiver outage — so they do not return as one burst when the receiver does.
+ * The delay before retrying something whose `attempt`-th attempt (1-based) just failed: exponential, capped,
+ * with jitter (AWS's "Exponential Backoff and Jitter"). Randomising spreads the retries of things that failed
+ * together — every order's head message during a receiver outage — so they do not return as one burst.
  */
 export function retryDelayMs(
   attempt: number,
@@ -33,5 +39,6 @@ export function retryDelayMs(
     throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
   // 2 ** n overflows to Infinity for large n, which min() turns into the cap: no clamp on the exponent needed.
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
-  return Math.floor(random() * ceiling);
+  const floor = policy.jitter === 'equal' ? ceiling / 2 : 0;
+  return Math.floor(floor + random() * (ceiling - floor));
 }
