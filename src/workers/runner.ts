@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 /**
@@ -20,14 +21,8 @@ export interface RunningWorkers {
 /** Runs each worker in its own loop. A failing batch is logged and retried after the idle pause. */
 export function startWorkers(workers: Worker[], log: Logger): RunningWorkers {
   const controller = new AbortController();
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      controller.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  // Aborting ends the pause at once; the rejection that brings is the expected way out of the loop.
+  const sleep = (ms: number) => delay(ms, undefined, { signal: controller.signal }).catch(() => {});
   const loops = workers.map(async (worker) => {
     while (!controller.signal.aborted) {
       let handled = 0;
