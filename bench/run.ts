@@ -13,7 +13,16 @@ import { createOrdersService } from '../src/modules/orders/orders.service.js';
 import type { Db } from '../src/ports/db.js';
 import { randomBase62 } from '../src/shared/ids.js';
 import { packageRoot } from '../src/shared/paths.js';
+import { createTestContext } from '../test/helpers/app.js';
+import type { Backend } from '../test/helpers/db.js';
 import { postgresAvailable, TEST_DATABASE_URL } from '../test/helpers/services.js';
+import {
+  createOrderFor,
+  deliveryHeaders,
+  events,
+  orderFixture,
+  signed,
+} from '../test/helpers/stripe-events.js';
 
 interface Row {
   name: string;
@@ -79,8 +88,59 @@ async function benchBackend(backend: string, db: Db, rows: Row[]) {
   });
 }
 
+const BENCH_SECRET = 'whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0';
+
+/**
+ * The webhook hot path over real HTTP: verify, record in the inbox, apply (transition, diff, outbox) and
+ * answer, for `checkout.session.completed` of distinct orders, and again for the same events delivered a
+ * second time (the duplicate path). The ceiling is the same server answering `GET /healthz`.
+ */
+async function benchWebhooks(backend: Backend, rows: Row[]) {
+  const ctx = await createTestContext(backend, {
+    listen: true,
+    env: { STRIPE_WEBHOOK_SECRET: BENCH_SECRET },
+  });
+  try {
+    const concurrency = 8;
+    const ceiling = await measure(2000, concurrency, () =>
+      fetch(`${ctx.url}/healthz`).then((r) => r.arrayBuffer()),
+    );
+    rows.push({ name: 'ceiling: GET /healthz over HTTP', backend, ...ceiling });
+    const fixtures = Array.from({ length: 400 }, () => orderFixture());
+    for (const fx of fixtures) await createOrderFor(ctx.services, fx);
+    const deliveries = fixtures.map((fx) => signed(events.completed(fx), BENCH_SECRET));
+    const deliver = (i: number) => {
+      const d = deliveries[i]!;
+      return fetch(`${ctx.url}/webhooks/stripe`, {
+        method: 'POST',
+        headers: deliveryHeaders(d.header),
+        body: d.payload,
+      }).then(async (r) => {
+        if (r.status !== 200) throw new Error(`webhook answered ${r.status}: ${await r.text()}`);
+      });
+    };
+    const first = await measure(deliveries.length, concurrency, deliver);
+    rows.push({
+      name: 'webhook applied (new event)',
+      backend,
+      ...first,
+      ceiling_per_second: ceiling.per_second,
+    });
+    const again = await measure(deliveries.length, concurrency, deliver);
+    rows.push({
+      name: 'webhook duplicate (already applied)',
+      backend,
+      ...again,
+      ceiling_per_second: ceiling.per_second,
+    });
+  } finally {
+    await ctx.close();
+  }
+}
+
 async function main() {
   const rows: Row[] = [];
+  await benchWebhooks('pglite', rows);
   const pglite = await fromPglite();
   await benchBackend('pglite', pglite, rows);
   await pglite.close();
@@ -91,6 +151,7 @@ async function main() {
     const db = fromPg({ connectionString: TEST_DATABASE_URL, schema });
     try {
       await benchBackend('postgres', db, rows);
+      await benchWebhooks('postgres', rows);
     } finally {
       await db.close();
       await admin.query(`drop schema ${schema} cascade`);
