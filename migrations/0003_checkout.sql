@@ -54,8 +54,10 @@ create table stripe_attempts (
 create index stripe_attempts_pending_idx on stripe_attempts (next_attempt_at) where status = 'pending';
 create index stripe_attempts_order_idx on stripe_attempts (order_id, kind);
 
--- Every Checkout Session made for an order. A new session for an unpaid order expires the ones before it:
--- superseded_at marks them, so an expiry event for an old session never expires the order.
+-- Every Checkout Session made for an order, with what it charges. A new session for an unpaid order expires the
+-- ones before it: superseded_at marks them in the transaction that stores the new session, so an expiry event
+-- for an old session never expires the order, and a session whose expiry did not go through stays unmarked
+-- for the next checkout to expire. A payment is checked against its own session's amount and currency.
 create table checkout_sessions (
   id text primary key,
   order_id text not null references orders (id) on delete restrict,

@@ -44,12 +44,15 @@ create table stripe_checkout_outcomes (
 );
 
 -- Refunds as Stripe reported them, one row per refund id: two refunds of the same amount are two rows, a
--- redelivered refund event finds its row. The order's amount_refunded never falls below the sum of the
--- succeeded ones. Orders keep their refunds (restrict).
+-- redelivered refund event finds its row. The order's amount_refunded counts those of its own PaymentIntent
+-- that have not failed or been canceled; a refund of another PaymentIntent (a second payment) is kept here
+-- and not counted. Orders keep their refunds (restrict).
 create table stripe_refunds (
   id text primary key,
   order_id text not null references orders (id) on delete restrict,
   charge_id text,
+  -- Null when Stripe did not say; such a refund counts for the order.
+  payment_intent_id text,
   amount bigint not null check (amount >= 0),
   currency char(3) not null,
   status text not null,
@@ -57,6 +60,19 @@ create table stripe_refunds (
   updated_at timestamptz not null default now()
 );
 create index stripe_refunds_order_idx on stripe_refunds (order_id);
+
+-- Each charge's running refunded total (charge.refunded), the largest told: these arrive in any order, and a
+-- refund known to us only through its charge still counts. Refunds known by id that failed are taken off it.
+-- Orders keep their charges (restrict).
+create table stripe_charges (
+  id text primary key,
+  order_id text not null references orders (id) on delete restrict,
+  payment_intent_id text,
+  amount_refunded bigint not null check (amount_refunded >= 0),
+  event_id text not null,
+  updated_at timestamptz not null default now()
+);
+create index stripe_charges_order_idx on stripe_charges (order_id);
 
 -- Disputes, one row per dispute id. Status only moves open → won | lost, whatever order the events come in;
 -- the order's dispute_status follows its newest dispute. Orders keep their disputes (restrict).

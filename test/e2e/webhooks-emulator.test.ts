@@ -7,7 +7,7 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { BACKENDS, urlWithSchema } from '../helpers/db.js';
 import { TEST_REDIS_URL } from '../helpers/services.js';
-import { signed } from '../helpers/stripe-events.js';
+import { events, orderFixture, signed } from '../helpers/stripe-events.js';
 
 describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s', (backend) => {
   let ctx: TestContext;
@@ -22,12 +22,11 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
   });
   afterAll(() => ctx?.close());
 
-  async function checkout(amount = 5000) {
-    const orderId = `ord_${randomBase62(12)}`;
+  async function checkout(amount = 5000, orderId = `ord_${randomBase62(12)}`) {
     const res = await ctx.app.inject({
       method: 'POST',
       url: '/v1/checkout/sessions',
-      headers: { authorization: serviceKey, 'idempotency-key': `checkout-${orderId}` },
+      headers: { authorization: serviceKey, 'idempotency-key': `checkout-${orderId}-${amount}` },
       payload: {
         order_id: orderId,
         currency: 'usd',
@@ -130,6 +129,39 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
     } finally {
       await stripe.rawRequest('POST', '/v1/test_helpers/webhooks/chaos', { reset: true });
     }
+  });
+
+  it('pays an order by the session the buyer paid, even after a newer session changed the amount', async () => {
+    const { orderId, sessionId: first } = await checkout(5000);
+    const { sessionId: second } = await checkout(4000, orderId);
+    expect(await order(orderId)).toMatchObject({ amount_total: 4000, checkout_session_id: second });
+    // Stripe tells that the first session was paid: the buyer finished it the moment before it was replaced.
+    const fx = orderFixture({ id: orderId, amount: 5000, sessionId: first });
+    const deliver = (e: unknown) => {
+      const { payload, header } = signed(e, ctx.infra.webhookSecrets[0]!);
+      return ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+    };
+    const paymentIntentEvent = events.paymentSucceeded(fx);
+    await deliver(paymentIntentEvent);
+    expect((await deliver(events.completed(fx))).status).toBe('processed');
+
+    const o = await order(orderId);
+    expect(o).toMatchObject({
+      status: 'paid',
+      amount_paid: 5000,
+      amount_total: 5000,
+      checkout_session_id: first,
+      payment_intent_id: fx.paymentIntentId,
+      line_items: [{ name: 'Poster', unit_amount: 5000, quantity: 1 }],
+    });
+    // The newer session may still be open at Stripe: a person expires it before the buyer pays twice.
+    expect(o.flags).toEqual([
+      expect.objectContaining({ rule: 'newer_session_open', object_id: first, sessions: [second] }),
+    ]);
+    const { rows } = await ctx.testDb.db.query('select status from stripe_events where id = $1', [
+      paymentIntentEvent.id,
+    ]);
+    expect(rows).toEqual([{ status: 'done' }]);
   });
 
   it('resolves a refund that arrives before its payment by asking Stripe whose PaymentIntent it is', async () => {

@@ -5,6 +5,7 @@ import type { OrderRow } from '../../src/modules/orders/orders.service.js';
 import { createWorkers } from '../../src/workers/index.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
+import { signed, stripeEvent } from '../helpers/stripe-events.js';
 
 let seq = 0;
 const orderId = () => `ord_rf_${Date.now().toString(36)}_${++seq}`;
@@ -142,6 +143,32 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
       expect(a.json().error.code).toBe('refund_exceeds_balance');
     const total = (await stripeRefunds(paymentIntent)).reduce((sum, r) => sum + r.amount, 0);
     expect(total).toBe(4500);
+  });
+
+  it('gives a refund that failed at Stripe back to the balance', async () => {
+    const { id, paymentIntent } = await paidOrder();
+    expect((await refund(id, { amount: 2000 }, `a-${id}`)).statusCode).toBe(201);
+    // The emulator's refunds always succeed; Stripe tells of a failed one with refund.updated.
+    const [made] = await stripeRefunds(paymentIntent);
+    const failure = stripeEvent('refund.updated', {
+      ...(made as unknown as Record<string, unknown>),
+      status: 'failed',
+      failure_reason: 'expired_or_canceled_card',
+    });
+    const { payload, header } = signed(failure, ctx.infra.webhookSecrets[0]!);
+    const delivered = await ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+    expect(delivered.status).toBe('processed');
+
+    const over = await refund(id, { amount: 5001 }, `b-${id}`);
+    expect(over.statusCode).toBe(422);
+    expect(over.json().error).toMatchObject({
+      code: 'refund_exceeds_balance',
+      details: { balance: 5000, requested: 5001 },
+    });
+    expect(await ctx.services.orders.getOrder(ctx.testDb.db, id)).toMatchObject({
+      status: 'paid',
+      amount_refunded: 0,
+    });
   });
 
   it('requires an Idempotency-Key and an admin key', async () => {

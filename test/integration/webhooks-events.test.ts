@@ -297,6 +297,61 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
       expect((await history(fx.id)).filter((h) => h.changes.amount_refunded)).toHaveLength(1);
     });
 
+    it('gives a failed refund back: amount_refunded falls, and the status with it', async () => {
+      const fx = await newOrder();
+      await deliver(events.completed(fx));
+      const id = `re_fails_${fx.id}`;
+      await deliver(events.refund(fx, id, fx.amount));
+      await deliver(events.chargeRefunded(fx, fx.amount));
+      expect(await order(fx.id)).toMatchObject({ status: 'refunded', amount_refunded: fx.amount });
+
+      const failed = events.refund(fx, id, fx.amount, { status: 'failed', type: 'refund.updated' });
+      expect((await deliver(failed)).status).toBe('processed');
+      expect(await order(fx.id)).toMatchObject({ status: 'paid', amount_refunded: 0 });
+      expect((await history(fx.id)).at(-1)).toMatchObject({
+        to_status: 'paid',
+        changes: { status: ['refunded', 'paid'], amount_refunded: [fx.amount, 0] },
+        cause: `stripe:${failed.id}`,
+      });
+      const { rows } = await ctx.testDb.db.query<{ type: string }>(
+        'select type from outbox where order_id = $1 order by seq desc limit 1',
+        [fx.id],
+      );
+      expect(rows[0]?.type).toBe('order.paid');
+
+      // A later refund counts; the charge's older running total, told again, does not bring the failed one back.
+      await deliver(events.refund(fx, `re_after_${fx.id}`, 1500));
+      await deliver(events.chargeRefunded(fx, 1500));
+      await deliver(events.chargeRefunded(fx, fx.amount));
+      expect(await order(fx.id)).toMatchObject({ status: 'partially_refunded', amount_refunded: 1500 });
+    });
+
+    it('does not count a refund of another PaymentIntent against the order, and notes it on the second payment', async () => {
+      const fx = await newOrder();
+      await deliver(events.completed(fx));
+      const second = {
+        ...fx,
+        paymentIntentId: `${fx.paymentIntentId}_again`,
+        chargeId: `${fx.chargeId}_again`,
+      };
+      await deliver(events.paymentSucceeded(second));
+      expect((await deliver(events.refund(second, `re_other_${fx.id}`, fx.amount))).status).toBe('processed');
+      expect((await deliver(events.chargeRefunded(second, fx.amount))).status).toBe('processed');
+      const o = await order(fx.id);
+      expect(o).toMatchObject({ status: 'paid', amount_refunded: 0 });
+      expect(o.flags).toEqual([
+        expect.objectContaining({
+          rule: 'second_payment',
+          object_id: second.paymentIntentId,
+          amount_refunded: fx.amount,
+        }),
+      ]);
+
+      await deliver(events.refund(fx, `re_own_${fx.id}`, 1000));
+      await deliver(events.chargeRefunded(fx, 1000));
+      expect(await order(fx.id)).toMatchObject({ status: 'partially_refunded', amount_refunded: 1000 });
+    });
+
     it('counts a refund only once it has succeeded, and never moves it back to pending', async () => {
       const fx = await newOrder();
       await deliver(events.completed(fx));

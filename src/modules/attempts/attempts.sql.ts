@@ -64,11 +64,29 @@ export const selectOtherPendingCheckout = (orderId: string, requestId: string | 
   values: [orderId, requestId],
 });
 
-/** Refunds asked of Stripe for this order and not refused: counted against the balance until settled. */
-export const selectRequestedRefunds = (orderId: string): Sql => ({
-  text: `select coalesce(sum(amount), 0)::bigint as requested from stripe_attempts
-          where order_id = $1 and kind = 'refund' and status in ('pending', 'done')`,
+/** Any checkout attempt for the order that has not finished: a new session is on its way. */
+export const selectPendingCheckout = (orderId: string): Sql => ({
+  text: `select id from stripe_attempts
+          where order_id = $1 and kind = 'checkout_session' and status = 'pending'
+          limit 1`,
   values: [orderId],
+});
+
+/**
+ * What the order's PaymentIntent has refunded or is refunding: refunds we asked Stripe for and not refused,
+ * while Stripe has not reported them (no stripe_refunds row yet), plus every refund Stripe reported that has
+ * not failed or been canceled. A refund that failed no longer counts: its money is the merchant's again.
+ */
+export const selectRequestedRefunds = (orderId: string, paymentIntentId: string | null): Sql => ({
+  text: `select (
+            coalesce((select sum(a.amount) from stripe_attempts a
+                       where a.order_id = $1 and a.kind = 'refund' and a.status in ('pending', 'done')
+                         and not exists (select 1 from stripe_refunds r where r.id = a.stripe_object_id)), 0)
+            + coalesce((select sum(r.amount) from stripe_refunds r
+                         where r.order_id = $1 and r.status not in ('failed', 'canceled')
+                           and ($2::text is null or r.payment_intent_id = $2 or r.payment_intent_id is null)), 0)
+          )::bigint as requested`,
+  values: [orderId, paymentIntentId],
 });
 
 /**

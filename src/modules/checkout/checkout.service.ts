@@ -21,7 +21,14 @@ import {
 } from '../attempts/attempts.sql.js';
 import type { OrderStatus } from '../orders/orders.machine.js';
 import type { LineItem, OrderPatch, OrderRow, OrdersService } from '../orders/orders.service.js';
-import { type CheckoutSessionRow, insertSession, selectSession, supersedeSessions } from './checkout.sql.js';
+import { wakeDeferred } from '../webhooks/webhooks.sql.js';
+import {
+  type CheckoutSessionRow,
+  insertSession,
+  selectSession,
+  selectUnsupersededSessions,
+  supersedeSessions,
+} from './checkout.sql.js';
 
 /** A checkout request as the route has validated it (CONTRACT §3). */
 export interface CheckoutInput {
@@ -63,7 +70,7 @@ interface CheckoutParams {
     >
   >;
   session: Stripe.Checkout.SessionCreateParams;
-  /** The order's earlier sessions, expired before the new one is made. */
+  /** The order's earlier sessions, expired before the new one is made and marked superseded with it. */
   expire: string[];
 }
 type CheckoutAttempt = AttemptRow<CheckoutParams>;
@@ -172,7 +179,9 @@ export function createCheckoutService(
           throw checkoutInProgress(order.id);
         }
       }
-      const expire = (await q.query<{ id: string }>(supersedeSessions(order.id))).rows.map((r) => r.id);
+      const expire = (await q.query<{ id: string }>(selectUnsupersededSessions(order.id))).rows.map(
+        (r) => r.id,
+      );
       return recordAttempt<CheckoutParams>(q, {
         kind: 'checkout_session',
         orderId: order.id,
@@ -182,7 +191,24 @@ export function createCheckoutService(
     });
   }
 
-  /** Expires an earlier session; one that is no longer open (or unknown) needs nothing, unless it was paid. */
+  /**
+   * Whether a completed session's payment succeeded or may still: paid outright, or a delayed method (bank
+   * debit) whose PaymentIntent is still processing, perhaps before our webhook has moved the order to
+   * processing. Only a delayed payment that failed leaves the order free for a new session.
+   */
+  async function paymentUnderWay(session: Stripe.Checkout.Session): Promise<boolean> {
+    if (session.payment_status !== 'unpaid') return true;
+    const id =
+      typeof session.payment_intent === 'string' ? session.payment_intent : session.payment_intent?.id;
+    if (!id) return true;
+    const pi = await stripe.paymentIntents.retrieve(id);
+    return pi.status !== 'requires_payment_method' && pi.status !== 'canceled';
+  }
+
+  /**
+   * Expires an earlier session; one that is no longer open (or unknown) needs nothing, unless its payment
+   * went through or is still on its way.
+   */
   async function expireEarlier(attempt: CheckoutAttempt, sessionId: string): Promise<void> {
     try {
       await stripe.checkout.sessions.expire(
@@ -196,7 +222,7 @@ export function createCheckoutService(
       if (isMissingStripeObject(err)) return;
       const session = await stripe.checkout.sessions.retrieve(sessionId);
       if (session.status === 'open') throw err;
-      if (session.status === 'complete' && session.payment_status !== 'unpaid')
+      if (session.status === 'complete' && (await paymentUnderWay(session)))
         throw alreadyPaid(attempt.order_id);
     }
   }
@@ -227,6 +253,7 @@ export function createCheckoutService(
             expiresAt: session.expires_at,
           }),
         );
+        await q.query(supersedeSessions(order.id, attempt.params.expire));
         await q.query(markAttemptDone(attempt.id, session.id, session));
         await orders.changeOrder(
           q,
@@ -238,6 +265,8 @@ export function createCheckoutService(
           },
           attempt.params.cause,
         );
+        // Stripe's expiry of a replaced session may have come while this one was being made, and waits.
+        await q.query(wakeDeferred(order.id));
         return { view: toView(session, order.id) };
       },
     );

@@ -11,12 +11,41 @@ export interface CheckoutSessionRow {
   superseded_at: Date | null;
 }
 
-/** Marks the order's current sessions as replaced and returns them, for the new attempt to expire. */
-export const supersedeSessions = (orderId: string): Sql => ({
-  text: `update checkout_sessions set superseded_at = now()
-          where order_id = $1 and superseded_at is null
-          returning id`,
+/** The order's sessions not yet replaced, for a new attempt to expire (again, if an earlier try failed). */
+export const selectUnsupersededSessions = (orderId: string): Sql => ({
+  text: `select id from checkout_sessions where order_id = $1 and superseded_at is null order by created_at, id`,
   values: [orderId],
+});
+
+/** Marks the sessions a new one replaced, in the transaction that stores the new one. */
+export const supersedeSessions = (orderId: string, ids: string[]): Sql => ({
+  text: `update checkout_sessions set superseded_at = now()
+          where order_id = $1 and id = any($2::text[]) and superseded_at is null`,
+  values: [orderId, ids],
+});
+
+/** The order's sessions not replaced, other than `sessionId`: the ones a buyer may still pay. */
+export const selectOtherUnsupersededSessions = (orderId: string, sessionId: string): Sql => ({
+  text: `select id from checkout_sessions
+          where order_id = $1 and id <> $2 and superseded_at is null
+          order by created_at, id`,
+  values: [orderId, sessionId],
+});
+
+/** A session as a payment for it is checked: what it charged, and the order fields its checkout set. */
+export interface SessionCharge {
+  order_id: string;
+  amount_total: number;
+  currency: string;
+  superseded_at: Date | null;
+  order_fields: Record<string, unknown>;
+}
+
+export const selectSessionCharge = (sessionId: string): Sql => ({
+  text: `select s.order_id, s.amount_total, s.currency, s.superseded_at, a.params -> 'order' as order_fields
+           from checkout_sessions s join stripe_attempts a on a.id = s.attempt_id
+          where s.id = $1`,
+  values: [sessionId],
 });
 
 export const insertSession = (s: {

@@ -26,6 +26,10 @@ describe('order state machine', () => {
     ['paid', 'refunded'],
     ['partially_refunded', 'partially_refunded'],
     ['partially_refunded', 'refunded'],
+    // A failed refund gives its money back to the merchant.
+    ['partially_refunded', 'paid'],
+    ['refunded', 'partially_refunded'],
+    ['refunded', 'paid'],
   ];
 
   it('allows exactly the transitions of DESIGN §4', () => {
@@ -54,7 +58,8 @@ describe('order state machine', () => {
     expect(canChangeDispute('won', 'open')).toBe(true);
   });
 
-  it('calls an order refunded only when everything paid came back', () => {
+  it('calls an order refunded only when everything paid came back, and paid when nothing did', () => {
+    expect(statusAfterRefund(5000, 0)).toBe('paid');
     expect(statusAfterRefund(5000, 1)).toBe('partially_refunded');
     expect(statusAfterRefund(5000, 4999)).toBe('partially_refunded');
     expect(statusAfterRefund(5000, 5000)).toBe('refunded');

@@ -2,7 +2,8 @@ import canonicalize from 'canonicalize';
 
 /**
  * The order state machine (DESIGN §4). Pure: which status may follow which. Payment status only moves
- * forward; a dispute is tracked beside it in `dispute_status` and never rewinds it.
+ * forward, except that a refund which fails moves it back as far as the money still refunded says; a dispute
+ * is tracked beside it in `dispute_status` and never rewinds it.
  */
 export const ORDER_STATUSES = [
   'awaiting_payment',
@@ -27,8 +28,10 @@ const NEXT: Record<OrderStatus, readonly OrderStatus[]> = {
   // Only a new Checkout Session, created through our API, reopens an expired order.
   expired: ['awaiting_payment'],
   paid: ['partially_refunded', 'refunded'],
-  partially_refunded: ['partially_refunded', 'refunded'],
-  refunded: [],
+  // A refund that fails (Stripe reports it failed or canceled) leaves its money with the merchant: the status
+  // follows the amount still refunded, back to paid when nothing is.
+  partially_refunded: ['partially_refunded', 'refunded', 'paid'],
+  refunded: ['partially_refunded', 'paid'],
 };
 
 /** Statuses in which money has been taken: refunds and disputes apply only here. */
@@ -45,8 +48,9 @@ export function canChangeDispute(from: DisputeStatus | null, to: DisputeStatus |
   return from === 'open' && (to === 'won' || to === 'lost');
 }
 
-/** The status that refunds leave: `refunded` once everything paid came back. */
+/** The status that refunds leave: `refunded` once everything paid came back, `paid` when nothing did. */
 export function statusAfterRefund(amountPaid: number, amountRefunded: number): OrderStatus {
+  if (amountRefunded <= 0) return 'paid';
   return amountRefunded >= amountPaid ? 'refunded' : 'partially_refunded';
 }
 

@@ -61,9 +61,9 @@ export function createRefundsService(deps: { db: Db; stripe: Stripe; orders: Ord
   /**
    * Phase 1, under the order's row lock so concurrent refunds are judged one at a time. The balance is what
    * was paid minus the larger of what Stripe reports refunded (`amount_refunded`, kept by the webhook) and
-   * what we have asked Stripe to refund: a refund we asked for counts before its webhook arrives, and one
-   * made in Stripe's dashboard counts once the webhook reports it. Stripe refuses anything beyond the
-   * charge's remaining amount as a last line.
+   * what is refunded or being refunded: a refund we asked for counts before its webhook arrives, one made in
+   * Stripe's dashboard counts once the webhook reports it, and one that failed counts no longer. Stripe
+   * refuses anything beyond the charge's remaining amount as a last line.
    */
   async function recordRefund(
     input: { orderId: string; amount?: number | undefined; reason?: string | undefined },
@@ -74,8 +74,9 @@ export function createRefundsService(deps: { db: Db; stripe: Stripe; orders: Ord
       if (earlier) return earlier;
       const order = await orders.lockOrder(q, input.orderId);
       if (!order) throw notFound(`order ${input.orderId}`);
-      const requested = (await q.query<{ requested: number }>(selectRequestedRefunds(order.id))).rows[0]!
-        .requested;
+      const requested = (
+        await q.query<{ requested: number }>(selectRequestedRefunds(order.id, order.payment_intent_id))
+      ).rows[0]!.requested;
       const refundable = PAID_STATUSES.includes(order.status) && order.payment_intent_id !== null;
       const balance = refundable
         ? Math.max(0, order.amount_paid - Math.max(order.amount_refunded, requested))

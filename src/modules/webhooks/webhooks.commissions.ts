@@ -10,8 +10,8 @@ export interface CommissionHooks {
   /** The order has just become paid. */
   accrueCommission(q: Queryable, order: OrderRow, cause: string): Promise<void>;
   /**
-   * More of the order came back: a refund (`order.amount_refunded` is the new cumulative total, so the
-   * reversal can be recomputed from it rather than added piecewise) or a lost dispute.
+   * The refunded total changed (`order.amount_refunded` is the new cumulative total, which falls again when a
+   * refund fails, so the reversal is recomputed from it rather than added piecewise), or a dispute was lost.
    */
   reverseCommission(
     q: Queryable,

@@ -1,5 +1,13 @@
 import type { z } from 'zod';
 import type { Queryable } from '../../ports/db.js';
+import { selectPendingCheckout } from '../attempts/attempts.sql.js';
+import {
+  type CheckoutSessionRow,
+  type SessionCharge,
+  selectOtherUnsupersededSessions,
+  selectSession,
+  selectSessionCharge,
+} from '../checkout/checkout.sql.js';
 import {
   canChangeDispute,
   canTransition,
@@ -29,19 +37,22 @@ import {
   insertDispute,
   insertRefund,
   newestDisputeStatus,
+  refundedTotal,
   selectCheckoutOutcome,
   selectDispute,
   selectRefund,
-  sumSucceededRefunds,
+  sessionsCharging,
   updateDisputeStatus,
   updateRefundStatus,
+  upsertChargeRefunded,
 } from './webhooks.sql.js';
 
 /**
  * One function per Stripe event type (DESIGN §3), each run inside the event's transaction with the order row
  * locked. Every handler is written so that applying it twice, or after a later event, changes nothing:
- * statuses only move forward (an order already further along is a no-op, not an error), refunds are
- * cumulative, and effect rows are keyed by Stripe's own ids.
+ * statuses only move forward (an order already further along is a no-op, not an error; only a failed refund
+ * moves a refunded order back), refund totals are recomputed from effect rows rather than added to, and
+ * effect rows are keyed by Stripe's own ids.
  */
 
 export interface HandlerContext {
@@ -90,11 +101,15 @@ const waitForPayment = (order: OrderRow): HandlerResult => ({
 
 const metadataOrderId = (metadata: Record<string, string>) => metadata[ORDER_ID_METADATA_KEY] ?? null;
 
-/** Adds a flag once per rule and Stripe object: the same mismatch reported by two events is one problem. */
+/**
+ * Adds a flag once per rule and Stripe object: the same mismatch reported by two events is one problem.
+ * `wake`: events may be waiting for this flag.
+ */
 async function flag(
   ctx: HandlerContext,
   order: OrderRow,
   entry: { rule: string; object_id: string } & Record<string, unknown>,
+  wake = false,
 ) {
   const known = order.flags.some((f) => f.rule === entry.rule && f.object_id === entry.object_id);
   if (!known)
@@ -104,7 +119,34 @@ async function flag(
       { flags: [...order.flags, { ...entry, cause: ctx.cause }] },
       ctx.cause,
     );
-  return applied(`flagged: ${entry.rule}`);
+  return applied(`flagged: ${entry.rule}`, wake);
+}
+
+/** The session as our checkout made it for this order; null for a session we do not know for it. */
+async function sessionCharge(
+  ctx: HandlerContext,
+  order: OrderRow,
+  sessionId: string,
+): Promise<SessionCharge | null> {
+  const row = (await ctx.q.query<SessionCharge>(selectSessionCharge(sessionId))).rows[0];
+  return row && row.order_id === order.id ? row : null;
+}
+
+/**
+ * Whether a newer Checkout Session of the order replaced `sessionId`: checkout marks the sessions it expired
+ * when it stores the new one, so what happens to a replaced session no longer says anything about the order.
+ */
+async function replaced(ctx: HandlerContext, order: OrderRow, sessionId: string): Promise<boolean> {
+  if (order.checkout_session_id === sessionId) return false;
+  const row = (await ctx.q.query<CheckoutSessionRow>(selectSession(sessionId))).rows[0];
+  return row !== undefined && row.order_id === order.id && row.superseded_at !== null;
+}
+
+/** What is refunded of one of the order's PaymentIntents (the order's own also counts refunds naming none). */
+async function refundedOf(ctx: HandlerContext, order: OrderRow, paymentIntentId: string | null) {
+  const own = paymentIntentId === order.payment_intent_id;
+  const { rows } = await ctx.q.query<{ total: number }>(refundedTotal(order.id, paymentIntentId, own));
+  return rows[0]?.total ?? 0;
 }
 
 /** Only ids the order does not have yet: an event that does not settle the payment never replaces them. */
@@ -127,15 +169,58 @@ interface Payment {
 }
 
 /**
- * Money was taken. The amount and currency must be the order's (DESIGN §7: prices come from the trusted
- * caller, and Stripe's figure is what was actually charged); otherwise the order is flagged, not paid.
+ * Money was taken. The amount and currency must be what the payment's own Checkout Session asked, as our
+ * checkout made it, or the order's when no session we know is named (DESIGN §7: prices come from the trusted
+ * caller, and Stripe's figure is what was actually charged); otherwise the order is flagged, not paid. A
+ * session that a newer one replaced may still have been paid (the buyer finished it as it was being
+ * replaced): the order is then paid for what that session sold.
  */
 async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment): Promise<HandlerResult> {
-  if (p.amount !== order.amount_total || p.currency !== order.currency) {
+  if (
+    isPaid(order) &&
+    p.paymentIntentId &&
+    order.payment_intent_id &&
+    p.paymentIntentId !== order.payment_intent_id
+  ) {
+    // Another PaymentIntent succeeded for an order already paid: the buyer was charged twice. Refunds of it
+    // are noted on this flag; those that came first wait for it.
+    return flag(
+      ctx,
+      order,
+      {
+        rule: 'second_payment',
+        object_id: p.paymentIntentId,
+        amount: p.amount,
+        currency: p.currency,
+        amount_refunded: await refundedOf(ctx, order, p.paymentIntentId),
+      },
+      true,
+    );
+  }
+  const own = p.sessionId ? await sessionCharge(ctx, order, p.sessionId) : null;
+  const expected = own ?? order;
+  if (p.amount !== expected.amount_total || p.currency !== expected.currency) {
+    if (!p.sessionId) {
+      // A PaymentIntent does not name its session. If it charged what an earlier session of the order asked,
+      // that session's own event says whether the order is paid by it.
+      const sessions = (
+        await ctx.q.query<{ id: string; outcome: string | null }>(
+          sessionsCharging(order.id, p.amount, p.currency),
+        )
+      ).rows;
+      if (sessions.some((s) => s.outcome === 'paid'))
+        return noChange(`${p.objectId} was applied through its Checkout Session`);
+      if (sessions.length > 0) {
+        return {
+          status: 'deferred',
+          reason: `waiting for the Checkout Session of ${p.objectId}, which charged what ${sessions.map((s) => s.id).join(', ')} asked`,
+        };
+      }
+    }
     return flag(ctx, order, {
       rule: 'amount_mismatch',
       object_id: p.objectId,
-      expected: { amount_total: order.amount_total, currency: order.currency },
+      expected: { amount_total: expected.amount_total, currency: expected.currency },
       received: { amount_total: p.amount, currency: p.currency },
     });
   }
@@ -150,15 +235,6 @@ async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment): Promi
     );
   }
   if (isPaid(order)) {
-    if (p.paymentIntentId && order.payment_intent_id && p.paymentIntentId !== order.payment_intent_id) {
-      // Another PaymentIntent succeeded for an order already paid: the buyer was charged twice.
-      return flag(ctx, order, {
-        rule: 'second_payment',
-        object_id: p.paymentIntentId,
-        amount: p.amount,
-        currency: p.currency,
-      });
-    }
     await ctx.orders.changeOrder(ctx.q, order, missingIds(order, p), ctx.cause);
     return noChange(`order is already ${order.status}`);
   }
@@ -176,8 +252,11 @@ async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment): Promi
     ctx.q,
     order,
     // The payment's own session and PaymentIntent become the order's: an earlier declined attempt may have
-    // left another PaymentIntent there.
+    // left another PaymentIntent there. So does what the session sold, which a newer session may have changed.
     {
+      ...(own
+        ? { ...(own.order_fields as OrderPatch), amount_total: own.amount_total, currency: own.currency }
+        : {}),
       status: 'paid',
       amount_paid: p.amount,
       ...(p.sessionId ? { checkout_session_id: p.sessionId } : {}),
@@ -186,6 +265,15 @@ async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment): Promi
     ctx.cause,
   )) as OrderChange;
   await ctx.commissions.accrueCommission(ctx.q, change.order, ctx.cause);
+  if (p.sessionId && own) {
+    // An older session was paid while a newer one is still open at Stripe: someone must expire it before the
+    // buyer pays twice (this transaction may not call Stripe).
+    const open = (
+      await ctx.q.query<{ id: string }>(selectOtherUnsupersededSessions(order.id, p.sessionId))
+    ).rows.map((r) => r.id);
+    if (open.length > 0)
+      await flag(ctx, change.order, { rule: 'newer_session_open', object_id: p.sessionId, sessions: open });
+  }
   return applied(null, true);
 }
 
@@ -213,6 +301,9 @@ const checkoutCompleted: EventHandler<Session> = {
       ?.outcome;
     if (outcome)
       return noChange(`the session's payment already ${outcome === 'paid' ? 'succeeded' : 'failed'}`);
+    // Checkout replaces a completed session only once its delayed payment has failed.
+    if (await replaced(ctx, order, session.id))
+      return noChange(`${session.id} was replaced by a newer Checkout Session`);
     if (order.status !== 'awaiting_payment' && order.status !== 'payment_failed') {
       return noChange(`order is already ${order.status}`);
     }
@@ -248,6 +339,8 @@ const asyncPaymentFailed: EventHandler<Session> = {
         eventId: ctx.eventId,
       }),
     );
+    if (await replaced(ctx, order, session.id))
+      return noChange(`${session.id} was replaced by a newer Checkout Session`);
     if (order.status !== 'awaiting_payment' && order.status !== 'processing') {
       return noChange(`order is already ${order.status}`);
     }
@@ -260,11 +353,24 @@ const checkoutExpired: EventHandler<Session> = {
   schema: SessionSchema,
   locate: sessionLocator,
   async apply(ctx, order, session) {
-    // A superseded session expiring says nothing about the order, which has a newer one.
-    if (order.checkout_session_id !== session.id)
-      return noChange(`${session.id} is not the order's current session`);
+    // A replaced session expiring says nothing about the order, which has a newer one.
+    if (order.checkout_session_id !== session.id) {
+      return noChange(
+        (await replaced(ctx, order, session.id))
+          ? `${session.id} was replaced by a newer Checkout Session`
+          : `${session.id} is not the order's current session`,
+      );
+    }
     if (order.status !== 'awaiting_payment' && order.status !== 'payment_failed') {
       return noChange(`order is already ${order.status}`);
+    }
+    // Checkout expires the current session just before it makes the next one, so this expiry may arrive
+    // before the order points at the new session. It waits for the attempt, which wakes it when done.
+    if ((await ctx.q.query(selectPendingCheckout(order.id))).rows.length > 0) {
+      return {
+        status: 'deferred',
+        reason: `a new Checkout Session for order ${order.id} is being made to replace ${session.id}`,
+      };
     }
     await ctx.orders.changeOrder(ctx.q, order, { status: 'expired' }, ctx.cause);
     return applied();
@@ -309,17 +415,13 @@ const paymentIntentFailed: EventHandler<PaymentIntent> = {
 };
 
 /**
- * Refunds are cumulative: the order's amount_refunded becomes the largest of what it was, the charge's own
- * running total and the sum of succeeded refunds we know by id. Every input only ever grows, so the result
- * is the same in any order and under any duplication.
+ * The order's amount_refunded is recomputed from what Stripe told of its PaymentIntent's refunds and charges
+ * (`refundedTotal`), never added to: the same in any order and under any duplication. It falls when a refund
+ * fails, since that money stays with the merchant, and the status follows it (refunded, partially_refunded,
+ * or paid again).
  */
-async function applyRefundTotal(
-  ctx: HandlerContext,
-  order: OrderRow,
-  chargeTotal: number,
-): Promise<HandlerResult> {
-  const { rows } = await ctx.q.query<{ total: number }>(sumSucceededRefunds(order.id));
-  const total = Math.max(order.amount_refunded, chargeTotal, rows[0]?.total ?? 0);
+async function applyRefundTotal(ctx: HandlerContext, order: OrderRow): Promise<HandlerResult> {
+  const total = await refundedOf(ctx, order, order.payment_intent_id);
   if (total === order.amount_refunded) return noChange('refunds already counted');
   const change = (await ctx.orders.changeOrder(
     ctx.q,
@@ -331,6 +433,35 @@ async function applyRefundTotal(
   return applied();
 }
 
+/** The PaymentIntent a refund or charge is of, when it is known and not the order's own. */
+const otherPaymentIntent = (order: OrderRow, paymentIntentId: string | null) =>
+  paymentIntentId && order.payment_intent_id && paymentIntentId !== order.payment_intent_id
+    ? paymentIntentId
+    : null;
+
+/**
+ * A refund of another PaymentIntent than the order's (a second payment, flagged as such) gives back that
+ * payment's money, not the order's: it is noted on the second_payment flag, and amount_refunded is left alone.
+ */
+async function noteSecondPaymentRefund(
+  ctx: HandlerContext,
+  order: OrderRow,
+  paymentIntentId: string,
+): Promise<HandlerResult> {
+  const flagged = order.flags.find((f) => f.rule === 'second_payment' && f.object_id === paymentIntentId);
+  if (!flagged) {
+    return {
+      status: 'deferred',
+      reason: `waiting for the payment of ${paymentIntentId}, which is not order ${order.id}'s PaymentIntent`,
+    };
+  }
+  const total = await refundedOf(ctx, order, paymentIntentId);
+  if (flagged.amount_refunded === total) return noChange(`refunds of ${paymentIntentId} already noted`);
+  const flags = order.flags.map((f) => (f === flagged ? { ...f, amount_refunded: total } : f));
+  await ctx.orders.changeOrder(ctx.q, order, { flags }, ctx.cause);
+  return applied(`a refund of the second payment ${paymentIntentId}, not of the order`);
+}
+
 const chargeRefunded: EventHandler<Charge> = {
   schema: ChargeSchema,
   locate: (charge) => ({
@@ -340,7 +471,17 @@ const chargeRefunded: EventHandler<Charge> = {
   }),
   async apply(ctx, order, charge) {
     if (!isPaid(order)) return waitForPayment(order);
-    return applyRefundTotal(ctx, order, charge.amount_refunded);
+    await ctx.q.query(
+      upsertChargeRefunded({
+        id: charge.id,
+        orderId: order.id,
+        paymentIntentId: charge.payment_intent,
+        amountRefunded: charge.amount_refunded,
+        eventId: ctx.eventId,
+      }),
+    );
+    const other = otherPaymentIntent(order, charge.payment_intent);
+    return other ? noteSecondPaymentRefund(ctx, order, other) : applyRefundTotal(ctx, order);
   },
 };
 
@@ -361,6 +502,7 @@ const refundChanged: EventHandler<Refund> = {
           id: refund.id,
           orderId: order.id,
           chargeId: refund.charge,
+          paymentIntentId: refund.payment_intent,
           amount: refund.amount,
           currency: refund.currency,
           status,
@@ -370,7 +512,8 @@ const refundChanged: EventHandler<Refund> = {
     } else if (refundStatusRank(status) > refundStatusRank(known.status)) {
       await ctx.q.query(updateRefundStatus(refund.id, status, ctx.eventId));
     }
-    return applyRefundTotal(ctx, order, 0);
+    const other = otherPaymentIntent(order, refund.payment_intent);
+    return other ? noteSecondPaymentRefund(ctx, order, other) : applyRefundTotal(ctx, order);
   },
 };
 

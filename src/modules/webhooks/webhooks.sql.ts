@@ -142,6 +142,14 @@ export const insertCheckoutOutcome = (o: {
   values: [o.sessionId, o.orderId, o.outcome, o.eventId],
 });
 
+/** The order's Checkout Sessions that asked exactly this amount, with the outcome recorded for each. */
+export const sessionsCharging = (orderId: string, amount: number | null, currency: string | null): Sql => ({
+  text: `select s.id, o.outcome from checkout_sessions s
+           left join stripe_checkout_outcomes o on o.session_id = s.id
+          where s.order_id = $1 and s.amount_total = $2::bigint and s.currency = $3::text`,
+  values: [orderId, amount, currency],
+});
+
 export const selectRefund = (id: string): Sql => ({
   text: 'select status from stripe_refunds where id = $1',
   values: [id],
@@ -151,14 +159,15 @@ export const insertRefund = (r: {
   id: string;
   orderId: string;
   chargeId: string | null;
+  paymentIntentId: string | null;
   amount: number;
   currency: string;
   status: string;
   eventId: string;
 }): Sql => ({
-  text: `insert into stripe_refunds (id, order_id, charge_id, amount, currency, status, event_id)
-         values ($1, $2, $3, $4, $5, $6, $7)`,
-  values: [r.id, r.orderId, r.chargeId, r.amount, r.currency, r.status, r.eventId],
+  text: `insert into stripe_refunds (id, order_id, charge_id, payment_intent_id, amount, currency, status, event_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+  values: [r.id, r.orderId, r.chargeId, r.paymentIntentId, r.amount, r.currency, r.status, r.eventId],
 });
 
 export const updateRefundStatus = (id: string, status: string, eventId: string): Sql => ({
@@ -166,10 +175,47 @@ export const updateRefundStatus = (id: string, status: string, eventId: string):
   values: [id, status, eventId],
 });
 
-export const sumSucceededRefunds = (orderId: string): Sql => ({
-  text: `select coalesce(sum(amount), 0)::bigint as total from stripe_refunds where order_id = $1 and status = 'succeeded'`,
-  values: [orderId],
+/** Keeps the largest running refunded total a charge.refunded has told for the charge. */
+export const upsertChargeRefunded = (c: {
+  id: string;
+  orderId: string;
+  paymentIntentId: string | null;
+  amountRefunded: number;
+  eventId: string;
+}): Sql => ({
+  text: `insert into stripe_charges (id, order_id, payment_intent_id, amount_refunded, event_id)
+         values ($1, $2, $3, $4, $5)
+         on conflict (id) do update
+            set amount_refunded = excluded.amount_refunded, event_id = excluded.event_id, updated_at = now()
+          where stripe_charges.amount_refunded < excluded.amount_refunded`,
+  values: [c.id, c.orderId, c.paymentIntentId, c.amountRefunded, c.eventId],
 });
+
+/**
+ * What is refunded of one PaymentIntent of the order (`includeUnknown`: and of refunds and charges Stripe named
+ * no PaymentIntent for): the refunds known by id that have not failed or been canceled (Stripe counts pending
+ * ones in a charge's amount_refunded too), or, when larger, the charges' running totals less the refunds known
+ * to have failed. The second covers refunds told only through their charge; a running total told before a
+ * refund failed includes it, hence the subtraction. Each input only moves one way (a refund's status by rank,
+ * a charge's total up), so the answer does not depend on the order the events came in.
+ */
+export const refundedTotal = (
+  orderId: string,
+  paymentIntentId: string | null,
+  includeUnknown: boolean,
+): Sql => {
+  const ofPayment = `($2::text is null or payment_intent_id = $2 or ($3::boolean and payment_intent_id is null))`;
+  return {
+    text: `select greatest(
+                    (select coalesce(sum(amount), 0) from stripe_refunds
+                      where order_id = $1 and ${ofPayment} and status not in ('failed', 'canceled')),
+                    (select coalesce(sum(amount_refunded), 0) from stripe_charges where order_id = $1 and ${ofPayment})
+                      - (select coalesce(sum(amount), 0) from stripe_refunds
+                          where order_id = $1 and ${ofPayment} and status in ('failed', 'canceled')),
+                    0)::bigint as total`,
+    values: [orderId, paymentIntentId, includeUnknown],
+  };
+};
 
 export const selectDispute = (id: string): Sql => ({
   text: 'select status from stripe_disputes where id = $1',
