@@ -61,6 +61,10 @@ export async function buildApp({
     // 1 MiB: far above any JSON this API takes, and Stripe's webhook payloads stay well under it.
     bodyLimit: 1024 * 1024,
     trustProxy: false,
+    // Errors Fastify raises before routing (a malformed URL, a bad header) leave in our shape too.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      reply.code(400).send(errorBody('validation_failed', err.message, { fields: { url: err.message } }));
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

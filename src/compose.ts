@@ -76,6 +76,10 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
       closers.push(() => running.close());
       webhookSecrets = [webhookSecret, ...webhookSecrets.slice(1)];
       stripe = createStripeClient(EMULATOR_SECRET_KEY, emulator.url);
+    } else if (config.embeddedEmulator) {
+      // `worker`, `reconcile`, `events replay` beside a `serve` on embedded defaults: the emulator is the one
+      // that `serve` runs. Were it down, calls fail as unreachable (retried later), never as refused.
+      stripe = createStripeClient(EMULATOR_SECRET_KEY, `http://127.0.0.1:${config.stripeEmulatorPort}`);
     } else {
       stripe = createStripeClient(config.stripeSecretKey ?? EMULATOR_SECRET_KEY, config.stripeApiBase);
     }

@@ -48,8 +48,8 @@ export type Config = Readonly<{
   /** Every accepted signing secret; more than one while a secret is being rotated. */
   webhookSecrets: readonly string[];
   webhookToleranceSeconds: number;
-  ordersWebhookUrl: string | undefined;
-  ordersWebhookSecret: string | undefined;
+  /** The Orders service's endpoint and the `whsec_` secret to sign with; unset, no notification is sent. */
+  ordersWebhook: Readonly<{ url: string; secret: string }> | undefined;
   commissionHoldDays: number;
   logLevel: string;
   /** Stripe is the embedded emulator: no secret key and no external API base. */
@@ -86,7 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   // Notifications are only ever sent signed, in every environment: a secret generated on the spot would be
   // one the Orders service cannot know.
-  if (e.ORDERS_WEBHOOK_URL && !e.ORDERS_WEBHOOK_SECRET) {
+  const { ORDERS_WEBHOOK_URL: ordersUrl, ORDERS_WEBHOOK_SECRET: ordersSecret } = e;
+  if (ordersUrl && !ordersSecret) {
     problems.push('ORDERS_WEBHOOK_SECRET is required when ORDERS_WEBHOOK_URL is set');
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -103,8 +104,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stripeEmulatorPort: e.STRIPE_EMULATOR_PORT,
     webhookSecrets: Object.freeze(webhookSecrets),
     webhookToleranceSeconds: e.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
-    ordersWebhookUrl: e.ORDERS_WEBHOOK_URL,
-    ordersWebhookSecret: e.ORDERS_WEBHOOK_SECRET,
+    ordersWebhook:
+      ordersUrl && ordersSecret ? Object.freeze({ url: ordersUrl, secret: ordersSecret }) : undefined,
     commissionHoldDays: e.COMMISSION_HOLD_DAYS,
     logLevel: e.LOG_LEVEL,
     embeddedEmulator: !e.STRIPE_SECRET_KEY && !e.STRIPE_API_BASE,

@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import { Command, Option } from 'commander';
 import { buildApp } from './app.js';
 import { composeInfra } from './compose.js';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { migrate } from './db/migrate.js';
 import { createAuthService, ROLES, type Role } from './modules/auth/auth.service.js';
 import { registerWebhookCommands } from './modules/webhooks/webhooks.cli.js';
@@ -12,7 +12,7 @@ import { startWorkers } from './workers/runner.js';
 
 /** Every command fails the same way: one line naming the reason, exit code 1. */
 function fail(err: unknown): never {
-  const reason = err instanceof ConfigError ? err.message : err instanceof Error ? err.message : String(err);
+  const reason = err instanceof Error ? err.message : String(err);
   process.stderr.write(`payments-service: ${reason}\n`);
   process.exit(1);
 }
@@ -45,7 +45,10 @@ program
       `  API docs:        ${config.publicUrl}/docs`,
     ];
     if (infra.emulator) {
-      const demoKey = await createAuthService(infra.db).createKey({ role: 'admin', name: 'demo' });
+      // One demo key at a time: the one printed by an earlier start (kept in ./.data) stops working.
+      const auth = createAuthService(infra.db);
+      await auth.revokeByName('demo');
+      const demoKey = await auth.createKey({ role: 'admin', name: 'demo' });
       lines.push(`  Stripe emulator: ${infra.emulator.url}`, `  demo admin key:  ${demoKey.key}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);

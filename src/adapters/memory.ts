@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Kv } from '../ports/kv.js';
-import type { Lock } from '../ports/lock.js';
+import { assertTtlMs, LOCK_TOKEN_BYTES, type Lock } from '../ports/lock.js';
 
 /**
  * In-process Lock and Kv for a single instance (no `REDIS_URL`) and for tests. They keep Redis's semantics:
  * an entry lives while `clock() <= expiresAt` (Redis expires a key once now is past its deadline), values
  * are strings, and every check-and-change runs before the first `await`, so it is atomic in one process.
  */
-
-// Same strength and format as the Redis adapter's tokens: 128 random bits, hex.
-const TOKEN_BYTES = 16;
 
 // Expired entries are dropped when read, but keys that are never read again (a rate-limit counter for a
 // client that went away) would stay. Sweeping whenever the map has doubled since the last sweep keeps memory
@@ -19,13 +16,6 @@ const SWEEP_MIN_SIZE = 1024;
 interface Entry {
   value: string;
   expiresAt: number;
-}
-
-/** Mirrors the Redis adapter: Redis refuses such PX values, and PEXPIRE with zero or less deletes the key. */
-function assertTtlMs(ttlMs: number): void {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(`ttlMs must be a positive whole number of milliseconds, got ${ttlMs}`);
-  }
 }
 
 class ExpiringMap {
@@ -70,7 +60,7 @@ export function memoryLock(clock: () => number = Date.now): Lock {
     async acquire(key, ttlMs) {
       assertTtlMs(ttlMs);
       if (locks.live(key) !== undefined) return null;
-      const token = randomBytes(TOKEN_BYTES).toString('hex');
+      const token = randomBytes(LOCK_TOKEN_BYTES).toString('hex');
       locks.put(key, token, ttlMs);
       return token;
     },

@@ -1,8 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable, Rows, Sql } from '../ports/db.js';
-import { parseInt8 } from '../ports/db.js';
-
-const INT8_OID = 20;
+import { INT8_OID, parseInt8 } from '../ports/db.js';
 
 interface PgliteQueryable {
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[]; affectedRows?: number }>;

@@ -1,8 +1,6 @@
 import pg from 'pg';
 import type { Db, Queryable, Rows, Sql } from '../ports/db.js';
-import { parseInt8 } from '../ports/db.js';
-
-const INT8_OID = 20;
+import { INT8_OID, parseInt8 } from '../ports/db.js';
 
 export interface PostgresOptions {
   connectionString: string;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Kv } from '../ports/kv.js';
-import type { Lock } from '../ports/lock.js';
+import { assertTtlMs, LOCK_TOKEN_BYTES, type Lock } from '../ports/lock.js';
 
 /**
  * Redis is an optimisation here (DESIGN §1, §3): PostgreSQL decides what is done, so every caller has a path
@@ -28,9 +28,6 @@ export function createRedisClient(url: string): Redis {
     commandTimeout: 1_000,
   });
 }
-
-// 128 bits: a token nobody can guess, so only the holder can release or extend its lock.
-const TOKEN_BYTES = 16;
 
 // Compare-and-delete in one script: a GET followed by a DEL could delete a lock that expired in between and
 // now belongs to someone else.
@@ -67,16 +64,6 @@ function defineScript(redis: Redis, name: string, lua: string): Script {
   return (key, ...args) => command.call(redis, key, ...args) as Promise<unknown>;
 }
 
-/**
- * Redis rejects a zero, negative or fractional PX, and PEXPIRE with zero or less deletes the key, so an
- * `extend(key, token, 0)` would silently release. Both adapters refuse such values the same way.
- */
-function assertTtlMs(ttlMs: number): void {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(`ttlMs must be a positive whole number of milliseconds, got ${ttlMs}`);
-  }
-}
-
 /** The Lock port on Redis: `SET NX PX` to acquire, Lua compare-and-delete / compare-and-pexpire for the rest. */
 export function redisLock(redis: Redis, prefix = 'lock:'): Lock {
   const release = defineScript(redis, 'paymentsLockRelease', RELEASE_LUA);
@@ -84,7 +71,7 @@ export function redisLock(redis: Redis, prefix = 'lock:'): Lock {
   return {
     async acquire(key, ttlMs) {
       assertTtlMs(ttlMs);
-      const token = randomBytes(TOKEN_BYTES).toString('hex');
+      const token = randomBytes(LOCK_TOKEN_BYTES).toString('hex');
       const reply = await redis.set(prefix + key, token, 'PX', ttlMs, 'NX');
       return reply === 'OK' ? token : null;
     },

@@ -28,6 +28,9 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/** PostgreSQL's type OID for `bigint` (int8), under which both adapters register `parseInt8`. */
+export const INT8_OID = 20;
+
 /**
  * `bigint` columns hold money and counters. node-postgres returns them as strings and PGlite as BigInt;
  * both adapters parse them with this into a JS number, refusing any value past 2^53 rather than rounding it.

@@ -13,13 +13,11 @@ export function createWorkers(infra: Infra, services: Services): Worker[] {
     checkout_session: services.checkout.complete,
     refund: services.refunds.complete,
   });
-  // Reconciliation needs a Stripe to ask: a configured one, or the emulator this process embeds.
-  const stripeReachable = !infra.config.embeddedEmulator || infra.emulator !== undefined;
   return [
     ...(outboxRelay ? [outboxRelay] : []),
     attemptsCompleter,
     createIdempotencySweeper(services.idempotency),
     webhookRetryWorker(services.webhooks),
-    ...(stripeReachable ? [reconciliationWorker(services.webhooks, infra.log)] : []),
+    reconciliationWorker(services.webhooks, infra.log),
   ];
 }

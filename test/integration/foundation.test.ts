@@ -17,7 +17,7 @@ describe.each(BACKENDS)('foundation on %s', (backend) => {
           });
           app.get(
             '/test/admin',
-            { preHandler: (await import('../../src/modules/auth/auth.plugin.js')).requireRole('admin') },
+            { onRequest: (await import('../../src/modules/auth/auth.plugin.js')).requireRole('admin') },
             async () => ({ ok: true }),
           );
         },
@@ -55,6 +55,26 @@ describe.each(BACKENDS)('foundation on %s', (backend) => {
     expect(res.body).not.toContain('at ');
   });
 
+  it('answers a malformed URL with 400 validation_failed in the error shape', async () => {
+    const res = await ctx.app.inject('/v1/orders/%E0%A4%A');
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('validation_failed');
+  });
+
+  it('checks the key before the body: no key gets 401 and a wrong role 403, whatever the body', async () => {
+    const anonymous = await ctx.app.inject({ method: 'POST', url: '/v1/checkout/sessions', payload: {} });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json().error.code).toBe('unauthenticated');
+    const affiliate = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/orders/bad%20id/refunds',
+      headers: { authorization: await ctx.bearer('service') },
+      payload: { amount: -1 },
+    });
+    expect(affiliate.statusCode).toBe(403);
+    expect(affiliate.json().error.code).toBe('forbidden');
+  });
+
   it('passes an AppError through with its status and code', async () => {
     const res = await ctx.app.inject('/test/app-error');
     expect(res.statusCode).toBe(409);
@@ -80,6 +100,16 @@ describe.each(BACKENDS)('foundation on %s', (backend) => {
       headers: { authorization: await ctx.bearer('admin') },
     });
     expect(admin.statusCode).toBe(200);
+  });
+
+  it('revokes keys by label, so a restart leaves one working demo key', async () => {
+    const earlier = await ctx.services.auth.createKey({ role: 'admin', name: 'demo' });
+    expect(await ctx.services.auth.revokeByName('demo')).toBe(1);
+    const later = await ctx.services.auth.createKey({ role: 'admin', name: 'demo' });
+    const status = async (key: string) =>
+      (await ctx.app.inject({ url: '/test/admin', headers: { authorization: `Bearer ${key}` } })).statusCode;
+    expect(await status(earlier.key)).toBe(401);
+    expect(await status(later.key)).toBe(200);
   });
 
   it('stores only the hash of a key', async () => {

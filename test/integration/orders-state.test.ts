@@ -182,4 +182,39 @@ describe.each(BACKENDS)('order state machine in the database on %s', (backend) =
     ]);
     expect(history[2]!.changes).toEqual({ status: ['paid', 'refunded'], amount_refunded: [0, 5000] });
   });
+
+  it('announces an order created unannounced as one diff from nothing, even when the patch sets nothing new', async () => {
+    const id = `ord_sm_${++n}`;
+    const first = await testDb.db.tx(async (q) => {
+      await orders.createOrder(
+        q,
+        {
+          id,
+          currency: 'usd',
+          amount_total: 5000,
+          line_items: [{ name: 'A', unit_amount: 5000, quantity: 1 }],
+        },
+        'test:create',
+        { announce: false },
+      );
+      const order = (await orders.lockOrder(q, id))!;
+      expect(order.seq).toBe(0);
+      return orders.changeOrder(q, order, { currency: 'usd' }, 'test:announce');
+    });
+    expect(first?.seq).toBe(1);
+    expect(first?.changes).toMatchObject({ status: [null, 'awaiting_payment'], amount_total: [null, 5000] });
+    const { history } = await orders.orderWithHistory(testDb.db, id);
+    expect(history.map((h) => [h.seq, h.from])).toEqual([[1, null]]);
+    const outbox = await testDb.db.query('select seq from outbox where order_id = $1', [id]);
+    expect(outbox.rows).toEqual([{ seq: 1 }]);
+  });
+
+  it('refuses to set a column that is not an order field, and changes nothing', async () => {
+    const id = await orderIn('awaiting_payment');
+    const patch = { 'status = $2, seq': 99 } as unknown as OrderPatch;
+    await expect(
+      testDb.db.tx(async (q) => orders.changeOrder(q, (await orders.lockOrder(q, id))!, patch, 'test:bad')),
+    ).rejects.toThrow(/not mutable/);
+    expect((await orders.getOrder(testDb.db, id))?.seq).toBe(1);
+  });
 });

@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import type { Db, Queryable } from '../../ports/db.js';
+import { type RetryPolicy, retryDelayMs } from '../../shared/backoff.js';
 import { AppError, serviceUnavailable } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Worker } from '../../workers/runner.js';
@@ -27,11 +28,21 @@ import {
 export const FIRST_COMPLETION_DELAY_MS = 2 * 60 * 1000;
 /**
  * Stripe keeps idempotency keys for 24 hours; repeating a call after that could create a second object. Ten
- * tries with the backoff below end within about four hours, far inside that window.
+ * tries with the backoff below end within about an hour and a half of the first, far inside that window.
  */
 const MAX_TRIES = 10;
-const BASE_BACKOFF_MS = 10_000;
-const MAX_BACKOFF_MS = 60 * 60 * 1000;
+/** How the completer's tries of one attempt are spaced. */
+const COMPLETION_RETRY: RetryPolicy = {
+  // Stripe's brief unavailability (a 5xx, a dropped connection) usually clears in seconds: the first retries
+  // come soon, within 10 s, 20 s, 40 s, …
+  baseMs: 10_000,
+  // Bounds any one wait to an hour: asking more often does not end a long Stripe outage sooner, and an hour
+  // is still far inside the 24 h key window. The ninth wait (at most ~43 min) stays below it.
+  capMs: 3_600_000,
+  // Every wait at least half its window: attempts that failed together still spread out, and the ten tries
+  // span at least ~43 min (at most ~85), so a Stripe outage shorter than that cannot use them all up.
+  jitter: 'equal',
+};
 /** Attempts per claim: each makes one or two Stripe calls, so a small batch keeps a claim short. */
 const BATCH = 10;
 /** Pending attempts are rare (a crash or an outage), so polling every 5 s costs nothing and heals quickly. */
@@ -110,12 +121,6 @@ export async function failAttempt(
   return error;
 }
 
-const backoff = (tries: number) => {
-  const ceiling = Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** tries);
-  // Full jitter on the upper half: instances that failed together do not retry together.
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-};
-
 export type AttemptHandlers = Record<AttemptKind, (attempt: AttemptRow) => Promise<unknown>>;
 
 /**
@@ -129,7 +134,9 @@ export function createAttemptsCompleter(db: Db, handlers: AttemptHandlers): Work
     async runOnce() {
       const due = await db.tx(async (q) => {
         const rows = (await q.query<AttemptRow>(claimDueAttempts(BATCH))).rows;
-        for (const row of rows) await q.query(scheduleAttempt(row.id, backoff(row.tries)));
+        // `tries` counts the claims before this one, so this is try `tries + 1`.
+        for (const row of rows)
+          await q.query(scheduleAttempt(row.id, retryDelayMs(row.tries + 1, COMPLETION_RETRY)));
         return rows;
       });
       for (const attempt of due) {

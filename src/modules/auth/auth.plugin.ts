@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, forbidden } from '../../shared/errors.js';
 import type { AuthService, Principal, Role } from './auth.service.js';
@@ -28,8 +28,12 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { auth: AuthServ
   });
 });
 
-/** A route's role check: 401 without a key, 403 when the key's role is not among `roles`. */
-export function requireRole(...roles: Role[]): preHandlerAsyncHookHandler {
+/**
+ * A route's role check: 401 without a key, 403 when the key's role is not among `roles`. Register it as the
+ * route's `onRequest` hook, so that it runs before the body is validated: a caller without the right key
+ * learns nothing about the body the route expects.
+ */
+export function requireRole(...roles: Role[]): (req: FastifyRequest) => Promise<void> {
   return async (req: FastifyRequest) => {
     principalOf(req, ...roles);
   };
@@ -38,7 +42,7 @@ export function requireRole(...roles: Role[]): preHandlerAsyncHookHandler {
 /** The caller, checked against `roles`; for handlers that need the principal itself. */
 export function principalOf(req: FastifyRequest, ...roles: Role[]): Principal {
   if (!req.principal) throw unauthenticated();
-  if (!roles.includes(req.principal.role)) throw forbidden(`a ${req.principal.role} key may not do this`);
+  if (!roles.includes(req.principal.role)) throw forbidden(`this ${req.principal.role} key may not do this`);
   return req.principal;
 }
 

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../ports/db.js';
 import { sha256Hex } from '../../shared/hash.js';
 import { newId, randomBase62 } from '../../shared/ids.js';
+import { insertKey, revokeKeysNamed, selectLiveKey } from './auth.sql.js';
 
 export const ROLES = ['admin', 'service', 'affiliate'] as const;
 export type Role = (typeof ROLES)[number];
@@ -32,16 +33,19 @@ export function createAuthService(db: Queryable) {
       const id = newId('key');
       const key = `psk_${randomBase62(KEY_LENGTH)}`;
       await db.query(
-        'insert into api_keys (id, name, role, affiliate_id, key_hash) values ($1, $2, $3, $4, $5)',
-        [id, input.name ?? '', input.role, affiliateId, sha256Hex(key)],
+        insertKey({ id, name: input.name ?? '', role: input.role, affiliateId, keyHash: sha256Hex(key) }),
       );
       return { id, key, role: input.role, affiliate_id: affiliateId };
     },
 
+    /** Revokes every live key with this label (the demo key of an earlier start, say). */
+    async revokeByName(name: string): Promise<number> {
+      return (await db.query(revokeKeysNamed(name))).rowCount;
+    },
+
     async authenticate(key: string): Promise<Principal | null> {
       const { rows } = await db.query<{ id: string; role: Role; affiliate_id: string | null }>(
-        'select id, role, affiliate_id from api_keys where key_hash = $1 and revoked_at is null',
-        [sha256Hex(key)],
+        selectLiveKey(sha256Hex(key)),
       );
       const row = rows[0];
       return row ? { keyId: row.id, role: row.role, affiliateId: row.affiliate_id } : null;

@@ -64,18 +64,11 @@ export function renderSuccessPage({ order, paymentReceived }: SessionSeen): stri
   return page(order.status === 'paid' ? 'Thank you' : 'Your order', STATUS_TEXT[order.status], order);
 }
 
-export function renderCancelPage(order: OrderRow | null): string {
-  if (!order) return page('Order not found', 'We do not know this order.', null);
-  if (
-    order.status === 'awaiting_payment' ||
-    order.status === 'payment_failed' ||
-    order.status === 'expired'
-  ) {
-    return page(
-      'Checkout cancelled',
-      'Your order has not been paid. You can return to the shop and try again.',
-      order,
-    );
-  }
-  return page('Your order', STATUS_TEXT[order.status], order);
+/**
+ * The same page for every order, known or not: the page is public and order ids are guessable, so it must
+ * not tell who ordered what, or whether an order exists. (The success page is keyed by the session id,
+ * which nobody can guess.)
+ */
+export function renderCancelPage(): string {
+  return page('Checkout cancelled', 'Nothing was charged. You can return to the shop and try again.', null);
 }

@@ -13,7 +13,7 @@ export async function ordersRoutes(app: FastifyInstance, { services }: { service
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/orders/:id',
     {
-      preHandler: requireRole('service', 'admin'),
+      onRequest: requireRole('service', 'admin'),
       schema: { tags: ['orders'], params: z.object({ id: OrderIdSchema }) },
     },
     async (req) => {

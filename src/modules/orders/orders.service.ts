@@ -10,12 +10,14 @@ import {
   type OrderStatus,
 } from './orders.machine.js';
 import {
+  insertOrder,
   insertOrderEvent,
   insertOutbox,
   type MUTABLE_FIELDS,
   selectHistory,
   selectOrder,
   selectOrderForUpdate,
+  updateOrder,
 } from './orders.sql.js';
 
 export interface LineItem {
@@ -131,15 +133,16 @@ async function record(
     }),
   );
   const id = newId('msg');
+  const type = notificationType(changes, after.status);
   await q.query(
     insertOutbox({
       id,
       orderId: after.id,
       seq,
-      type: notificationType(changes, after.status),
+      type,
       payload: {
         id,
-        type: notificationType(changes, after.status),
+        type,
         order_id: after.id,
         seq,
         changes,
@@ -176,27 +179,7 @@ export function createOrdersService() {
       opts: { announce?: boolean } = {},
     ): Promise<OrderChange> {
       const announce = opts.announce ?? true;
-      const fields = { ...input, status: 'awaiting_payment' as const };
-      const { rows } = await q.query<OrderRow>(
-        `insert into orders (id, status, currency, amount_total, line_items, customer_email, checkout_session_id,
-                             payment_intent_id, referral_code, client_ip, seq)
-         values ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
-         returning *`,
-        [
-          fields.id,
-          fields.status,
-          fields.currency,
-          fields.amount_total,
-          JSON.stringify(fields.line_items),
-          fields.customer_email ?? null,
-          fields.checkout_session_id ?? null,
-          fields.payment_intent_id ?? null,
-          fields.referral_code ?? null,
-          fields.client_ip ?? null,
-          announce ? 1 : 0,
-        ],
-      );
-      const order = rows[0]!;
+      const order = (await q.query<OrderRow>(insertOrder({ ...input, seq: announce ? 1 : 0 }))).rows[0]!;
       const changes = diff({}, announcedFields(order));
       if (announce) await record(q, null, order, changes, cause);
       return { order, seq: order.seq, changes };
@@ -221,22 +204,12 @@ export function createOrdersService() {
         throw illegalTransition(order, patch);
       }
       const rowChanges = diff(order as unknown as Record<string, unknown>, patch as Record<string, unknown>);
-      const fields = Object.keys(rowChanges);
       // An order not yet announced (seq 0) is announced whole: its first diff runs from nothing.
       const unannounced = order.seq === 0;
       const changes = unannounced ? diff({}, { ...announcedFields(order), ...patch }) : rowChanges;
       if (Object.keys(changes).length === 0) return null;
-      const jsonFields = new Set(['line_items', 'flags']);
-      const sets = fields.map((f, i) => `${f} = $${i + 2}${jsonFields.has(f) ? '::jsonb' : ''}`);
-      const values = fields.map((f) => {
-        const v = rowChanges[f]![1];
-        return jsonFields.has(f) ? JSON.stringify(v) : v;
-      });
-      const { rows } = await q.query<OrderRow>(
-        `update orders set ${sets.join(', ')}, seq = seq + 1, updated_at = now() where id = $1 returning *`,
-        [order.id, ...values],
-      );
-      const after = rows[0]!;
+      const fields = Object.fromEntries(Object.entries(rowChanges).map(([field, [, next]]) => [field, next]));
+      const after = (await q.query<OrderRow>(updateOrder(order.id, fields))).rows[0]!;
       await record(q, unannounced ? null : order, after, changes, cause);
       return { order: after, seq: after.seq, changes };
     },
@@ -252,7 +225,7 @@ export function createOrdersService() {
         changes: Record<string, [unknown, unknown]>;
         cause: string;
         at: Date;
-      }>(selectHistory(id));
+      }>(selectHistory(id, order.seq));
       return {
         order,
         history: history.rows.map((h) => ({

@@ -17,6 +17,58 @@ export const MUTABLE_FIELDS = [
   'flags',
 ] as const;
 
+const JSON_FIELDS: ReadonlySet<string> = new Set(['line_items', 'flags']);
+
+export const insertOrder = (o: {
+  id: string;
+  currency: string;
+  amount_total: number;
+  line_items: unknown;
+  customer_email?: string | null | undefined;
+  checkout_session_id?: string | null | undefined;
+  payment_intent_id?: string | null | undefined;
+  referral_code?: string | null | undefined;
+  client_ip?: string | null | undefined;
+  seq: number;
+}): Sql => ({
+  text: `insert into orders (id, status, currency, amount_total, line_items, customer_email, checkout_session_id,
+                             payment_intent_id, referral_code, client_ip, seq)
+         values ($1, 'awaiting_payment', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)
+         returning *`,
+  values: [
+    o.id,
+    o.currency,
+    o.amount_total,
+    JSON.stringify(o.line_items),
+    o.customer_email ?? null,
+    o.checkout_session_id ?? null,
+    o.payment_intent_id ?? null,
+    o.referral_code ?? null,
+    o.client_ip ?? null,
+    o.seq,
+  ],
+});
+
+/**
+ * Sets `fields` (each checked against MUTABLE_FIELDS, since column names cannot be parameters) and takes
+ * the next seq. With no field to set it still takes the seq: announcing an order is a change of its own.
+ */
+export function updateOrder(id: string, fields: Record<string, unknown>): Sql {
+  const names = Object.keys(fields);
+  for (const name of names) {
+    if (!(MUTABLE_FIELDS as readonly string[]).includes(name))
+      throw new Error(`orders.${name} is not mutable`);
+  }
+  const sets = names.map((name, i) => `${name} = $${i + 2}${JSON_FIELDS.has(name) ? '::jsonb' : ''}`);
+  return {
+    text: `update orders set ${[...sets, 'seq = seq + 1', 'updated_at = now()'].join(', ')} where id = $1 returning *`,
+    values: [
+      id,
+      ...names.map((name) => (JSON_FIELDS.has(name) ? JSON.stringify(fields[name]) : fields[name])),
+    ],
+  };
+}
+
 export const selectOrderForUpdate = (id: string): Sql => ({
   text: 'select * from orders where id = $1 for update',
   values: [id],
@@ -27,9 +79,11 @@ export const selectOrder = (id: string): Sql => ({
   values: [id],
 });
 
-export const selectHistory = (id: string): Sql => ({
-  text: `select seq, from_status, to_status, changes, cause, at from order_events where order_id = $1 order by seq`,
-  values: [id],
+/** History up to `seq`, the order row's own: a change committed after the row was read is not half shown. */
+export const selectHistory = (id: string, seq: number): Sql => ({
+  text: `select seq, from_status, to_status, changes, cause, at from order_events
+         where order_id = $1 and seq <= $2 order by seq`,
+  values: [id, seq],
 });
 
 export const insertOrderEvent = (e: {

@@ -25,7 +25,7 @@ export async function refundsRoutes(app: FastifyInstance, { services }: { servic
   app.withTypeProvider<ZodTypeProvider>().post(
     '/v1/orders/:id/refunds',
     {
-      preHandler: requireRole('admin'),
+      onRequest: requireRole('admin'),
       config: { idempotency: 'required' },
       schema: {
         tags: ['orders'],

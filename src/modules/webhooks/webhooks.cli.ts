@@ -101,7 +101,8 @@ export function registerWebhookCommands(program: Command): void {
         opts.json
           ? `${JSON.stringify(summary)}\n`
           : `listed ${summary.listed} events since ${summary.since}; recorded ${summary.recorded} missing: ` +
-              `${summary.applied} applied, ${summary.ignored} ignored, ${summary.waiting} waiting, ${summary.failed} failed\n`,
+              `${summary.applied} applied, ${summary.ignored} ignored, ${summary.waiting} waiting, ` +
+              `${summary.failed} failed; ${summary.unreadable} unreadable (not recorded)\n`,
       );
     });
 }

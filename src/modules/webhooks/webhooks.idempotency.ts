@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { Counter } from 'prom-client';
 import type { Db } from '../../ports/db.js';
 import type { Kv } from '../../ports/kv.js';
 import type { Lock } from '../../ports/lock.js';
@@ -64,22 +63,8 @@ export interface IdempotencyDeps {
 const markerKey = (eventId: string) => `stripe:event:${eventId}`;
 const lockKey = (eventId: string) => `stripe:event:${eventId}`;
 
-/** One counter per registry, however many services are built on it (tests build several). */
-function redisFallbacks(metrics: Metrics): Counter<'operation'> {
-  const name = 'webhook_redis_fallback_total';
-  const existing = metrics.registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'operation'>;
-  return new Counter({
-    name,
-    help: 'Redis calls that failed, after which PostgreSQL alone decided',
-    labelNames: ['operation'] as const,
-    registers: [metrics.registry],
-  });
-}
-
 export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
   const lockTimeoutMs = deps.lockTimeoutMs ?? LOCK_TIMEOUT_SECONDS * 1000;
-  const fallbacks = redisFallbacks(deps.metrics);
   let degraded = false;
 
   /** Runs a Redis call; on failure logs (once per outage), counts, and returns `fallback`. */
@@ -95,7 +80,7 @@ export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
       }
       return value;
     } catch (err) {
-      fallbacks.inc({ operation });
+      deps.metrics.redisFallbacks.inc({ operation });
       if (!degraded) {
         degraded = true;
         deps.log.warn(
@@ -173,8 +158,12 @@ export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
         // The holder before us may have finished between our check and our lock.
         if (await service.isDuplicateEvent(eventId)) return { kind: 'duplicate' };
         const stop = deps.metrics.processingSeconds.startTimer({ type: eventType });
-        const result = await processor();
-        stop();
+        let result: ProcessResult;
+        try {
+          result = await processor();
+        } finally {
+          stop();
+        }
         if (result.settledBefore) return { kind: 'duplicate' };
         if (result.status === 'done' || result.status === 'ignored')
           await service.markEventProcessed(eventId, eventType);

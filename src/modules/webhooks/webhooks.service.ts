@@ -87,6 +87,8 @@ export interface ReconcileSummary {
   ignored: number;
   waiting: number;
   failed: number;
+  /** Listed by Stripe, missing here, and not a Stripe event by our schema: logged, never recorded. */
+  unreadable: number;
 }
 
 const SIGNATURE_MESSAGES: Record<SignatureFailure, string> = {
@@ -122,18 +124,12 @@ export function createWebhooksService(deps: WebhooksDeps) {
   // Events from the other mode are someone else's: a live key never acts on test events and vice versa.
   const expectedLivemode = /^(sk|rk)_live_/.test(config.stripeSecretKey ?? '');
 
-  if (!metrics.registry.getSingleMetric('webhook_inbox_events')) {
-    metrics.gauge(
-      'webhook_inbox_events',
-      'Stripe events in the inbox by status (the backlog is pending + deferred)',
-      ['status'],
-      async (g) => {
-        const { rows } = await db.query<{ status: string; n: number }>(countByStatus());
-        g.reset();
-        for (const status of INBOX_STATUSES) g.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
-      },
+  metrics.inboxEvents.collectWith(async () => {
+    const { rows } = await db.query<{ status: string; n: number }>(countByStatus());
+    return Object.fromEntries(
+      INBOX_STATUSES.map((status) => [status, rows.find((r) => r.status === status)?.n ?? 0]),
     );
-  }
+  });
 
   function parseEvent(payload: Buffer): StripeEvent {
     let json: unknown;
@@ -532,8 +528,9 @@ export function createWebhooksService(deps: WebhooksDeps) {
 
     /**
      * Lists Stripe's events since `since` (at most 30 days back) and records and applies each one the inbox
-     * lacks: a missed delivery, or a webhook endpoint that was disabled, heals itself. Running it again finds
-     * nothing missing. `settledBeforeSeconds` leaves out the newest events, still on their way as webhooks.
+     * lacks, oldest first: a missed delivery, or a webhook endpoint that was disabled, heals itself. Running
+     * it again finds nothing missing. `settledBeforeSeconds` leaves out the newest events, still on their way
+     * as webhooks. An event that fails the schema is logged and counted as unreadable, never recorded.
      */
     async reconcile(opts: { since: Date; settledBeforeSeconds?: number }): Promise<ReconcileSummary> {
       const floor = Date.now() - RECONCILE_MAX_WINDOW_MS;
@@ -547,7 +544,12 @@ export function createWebhooksService(deps: WebhooksDeps) {
         ignored: 0,
         waiting: 0,
         failed: 0,
+        unreadable: 0,
       };
+      // Stripe lists newest first, a page at a time. The whole window is gathered before anything is applied,
+      // so that it can be applied oldest first: an event then rarely comes before the one it depends on, and
+      // few are deferred. Only the missing events are kept, so memory follows the gap, not the window.
+      const missing: Array<{ event: StripeEvent; raw: Stripe.Event }> = [];
       let startingAfter: string | undefined;
       for (;;) {
         const page: Stripe.ApiList<Stripe.Event> = await stripe.events.list({
@@ -559,24 +561,38 @@ export function createWebhooksService(deps: WebhooksDeps) {
         summary.listed += page.data.length;
         const ids = page.data.map((e) => e.id);
         const known = new Set((await db.query<{ id: string }>(existingEventIds(ids))).rows.map((r) => r.id));
-        // Stripe lists newest first; within a page, oldest first spares most deferrals.
-        const missing = page.data.filter((e) => !known.has(e.id) && e.created <= until).reverse();
-        for (const raw of missing) {
+        for (const raw of page.data) {
+          if (known.has(raw.id)) continue;
           const parsed = StripeEventSchema.safeParse(raw);
-          if (!parsed.success) continue;
-          if (!(await record(parsed.data, JSON.stringify(raw), 'reconcile'))) continue;
-          summary.recorded += 1;
-          metrics.eventsReceived.inc({ type: raw.type });
-          const outcome = await process(raw.id, raw.type);
-          const status = outcome.kind === 'processed' ? outcome.result.status : 'pending';
-          if (status === 'done') summary.applied += 1;
-          else if (status === 'ignored') summary.ignored += 1;
-          else if (status === 'failed') summary.failed += 1;
-          else summary.waiting += 1;
+          if (!parsed.success) {
+            summary.unreadable += 1;
+            deps.log.warn(
+              { event_id: raw.id, type: raw.type, issues: parsed.error.issues },
+              'reconcile: Stripe listed an event that does not parse as one; it is not recorded',
+            );
+            continue;
+          }
+          if (parsed.data.created <= until) missing.push({ event: parsed.data, raw });
         }
         const last = page.data.at(-1);
         if (!page.has_more || !last) break;
         startingAfter = last.id;
+      }
+      missing.sort(
+        (a, b) =>
+          a.event.created - b.event.created ||
+          (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0),
+      );
+      for (const { event, raw } of missing) {
+        if (!(await record(event, JSON.stringify(raw), 'reconcile'))) continue;
+        summary.recorded += 1;
+        metrics.eventsReceived.inc({ type: event.type });
+        const outcome = await process(event.id, event.type);
+        const status = outcome.kind === 'processed' ? outcome.result.status : 'pending';
+        if (status === 'done') summary.applied += 1;
+        else if (status === 'ignored') summary.ignored += 1;
+        else if (status === 'failed') summary.failed += 1;
+        else summary.waiting += 1;
       }
       return summary;
     },

@@ -1,0 +1,33 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { memoryKv, memoryLock } from '../../adapters/memory.js';
+import type { Db } from '../../ports/db.js';
+import { createMetrics } from '../../shared/metrics.js';
+import { createWebhookIdempotencyService } from './webhooks.idempotency.js';
+
+describe('handleEventWithIdempotency', () => {
+  it('times a processor that throws, and releases the event lock', async () => {
+    // An inbox without the event: never a duplicate, so the processor runs.
+    const db = { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as Db;
+    const metrics = createMetrics();
+    const lock = memoryLock();
+    const idempotency = createWebhookIdempotencyService({
+      db,
+      lock,
+      kv: memoryKv(),
+      metrics,
+      log: pino({ level: 'silent' }),
+    });
+    const failure = new Error('the database went away');
+    await expect(
+      idempotency.handleEventWithIdempotency('evt_timed', 'charge.refunded', async () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    const timed = (await metrics.processingSeconds.get()).values.find(
+      (v) => v.metricName === 'webhook_processing_seconds_count' && v.labels.type === 'charge.refunded',
+    );
+    expect(timed?.value).toBe(1);
+    expect(await idempotency.acquireEventLock('evt_timed')).not.toBeNull();
+  });
+});
