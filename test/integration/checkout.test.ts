@@ -735,6 +735,22 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       expect(res.body).toContain('Checkout not found');
     });
 
+    it('shows nothing for a session made at Stripe outside this service, even one naming a real order', async () => {
+      const id = orderId();
+      await post(body(id), `k-${id}`);
+      const foreign = await ctx.infra.stripe.checkout.sessions.create({
+        mode: 'payment',
+        client_reference_id: id,
+        success_url: 'https://shop.example/ok',
+        line_items: [
+          { quantity: 1, price_data: { currency: 'usd', unit_amount: 100, product_data: { name: 'X' } } },
+        ],
+      });
+      const res = await ctx.app.inject(`/checkout/success?session_id=${foreign.id}`);
+      expect(res.statusCode).toBe(404);
+      expect(res.body).not.toContain(id);
+    });
+
     it('cancel page tells nothing about the order, nor whether it exists', async () => {
       const id = orderId();
       await post(body(id), `k-${id}`);

@@ -332,13 +332,13 @@ export function createCheckoutService(
      */
     async describeSession(sessionId: string): Promise<SessionSeen> {
       const row = (await db.query<CheckoutSessionRow>(selectSession(sessionId))).rows[0];
-      let order = row ? await orders.getOrder(db, row.order_id) : null;
-      if (order && !OPENABLE.includes(order.status)) return { order, paymentReceived: false };
+      // Only sessions we made are looked up at Stripe: the page is public, and any other id would let
+      // anyone spend our Stripe rate limit.
+      const order = row ? await orders.getOrder(db, row.order_id) : null;
+      if (!order || !OPENABLE.includes(order.status)) return { order, paymentReceived: false };
       // A buyer may land here before the webhook: Stripe's view of the session says "payment received".
       const session = await stripe.checkout.sessions.retrieve(sessionId).catch(() => null);
-      if (!order && session?.client_reference_id)
-        order = await orders.getOrder(db, session.client_reference_id);
-      return { order, paymentReceived: order !== null && session?.payment_status === 'paid' };
+      return { order, paymentReceived: session?.payment_status === 'paid' };
     },
   };
 }
