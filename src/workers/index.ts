@@ -1,5 +1,5 @@
 import type { Infra } from '../compose.js';
-import { createAttemptsCompleter } from '../modules/attempts/attempts.js';
+import { createAttemptsCompleter } from '../modules/attempts/attempts.service.js';
 import { createIdempotencySweeper } from '../modules/idempotency/idempotency.worker.js';
 import { reconciliationWorker, webhookRetryWorker } from '../modules/webhooks/webhooks.workers.js';
 import type { Services } from '../services.js';

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordAttempt, stripeIdempotencyKey } from '../../src/modules/attempts/attempts.js';
+import { recordAttempt, stripeIdempotencyKey } from '../../src/modules/attempts/attempts.service.js';
 import type { OrderRow } from '../../src/modules/orders/orders.service.js';
 import { createWorkers } from '../../src/workers/index.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';

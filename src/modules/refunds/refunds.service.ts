@@ -10,7 +10,7 @@ import {
   storedFailure,
   stripeIdempotencyKey,
   stripeUnavailable,
-} from '../attempts/attempts.js';
+} from '../attempts/attempts.service.js';
 import {
   type AttemptRow,
   markAttemptDone,
