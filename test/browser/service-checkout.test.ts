@@ -2,6 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { browserTestsEnabled, launchBrowser } from '../helpers/browser.js';
+import { startCheckout } from '../helpers/checkout.js';
 import { BACKENDS } from '../helpers/db.js';
 
 /**
@@ -24,21 +25,14 @@ describe.skipIf(!browserTestsEnabled()).each(BACKENDS)(
       await ctx?.close();
     });
 
-    async function checkout(orderId: string) {
-      const res = await ctx.app.inject({
-        method: 'POST',
-        url: '/v1/checkout/sessions',
-        headers: { authorization: await ctx.bearer('service'), 'idempotency-key': `browser-${orderId}` },
-        payload: {
-          order_id: orderId,
-          currency: 'eur',
-          customer_email: 'buyer@example.com',
-          line_items: [{ name: 'Mug', unit_amount: 1250, quantity: 2 }],
-        },
+    const checkout = async (orderId: string) =>
+      startCheckout(ctx, await ctx.bearer('service'), {
+        orderId,
+        currency: 'eur',
+        amount: 1250,
+        quantity: 2,
+        name: 'Mug',
       });
-      expect(res.statusCode).toBe(201);
-      return res.json() as { id: string; url: string };
-    }
 
     it('pays by card and shows the order paid on the success page', async () => {
       const orderId = `ord_browser_${backend}_paid`;
@@ -46,7 +40,7 @@ describe.skipIf(!browserTestsEnabled()).each(BACKENDS)(
       const page = await browser.newPage();
       await page.goto(session.url);
       await page.getByRole('button', { name: /pay by card/i }).click();
-      await page.waitForURL(`${ctx.url}/checkout/success?session_id=${session.id}`);
+      await page.waitForURL(`${ctx.url}/checkout/success?session_id=${session.sessionId}`);
       // The redirect may beat the webhook: the page shows "paid" only once the webhook has been applied.
       await expect
         .poll(

@@ -4,6 +4,7 @@ import type { OrderRow } from '../../src/modules/orders/orders.service.js';
 import type { ReconcileSummary } from '../../src/modules/webhooks/webhooks.service.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
+import { startCheckout } from '../helpers/checkout.js';
 import { runCli } from '../helpers/cli.js';
 import { BACKENDS, urlWithSchema } from '../helpers/db.js';
 import { TEST_REDIS_URL } from '../helpers/services.js';
@@ -22,21 +23,8 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
   });
   afterAll(() => ctx?.close());
 
-  async function checkout(amount = 5000, orderId = `ord_${randomBase62(12)}`) {
-    const res = await ctx.app.inject({
-      method: 'POST',
-      url: '/v1/checkout/sessions',
-      headers: { authorization: serviceKey, 'idempotency-key': `checkout-${orderId}-${amount}` },
-      payload: {
-        order_id: orderId,
-        currency: 'usd',
-        customer_email: 'buyer@example.com',
-        line_items: [{ name: 'Poster', unit_amount: amount, quantity: 1 }],
-      },
-    });
-    expect(res.statusCode).toBe(201);
-    return { orderId, sessionId: (res.json() as { id: string }).id };
-  }
+  const checkout = (amount = 5000, orderId = `ord_${randomBase62(12)}`) =>
+    startCheckout(ctx, serviceKey, { orderId, amount });
   const complete = (sessionId: string, outcome: 'paid' | 'async_pending' | 'declined') =>
     stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${sessionId}/complete`, { outcome });
   const paymentIntentOf = async (sessionId: string) =>

@@ -4,6 +4,7 @@ import { recordAttempt, stripeIdempotencyKey } from '../../src/modules/attempts/
 import type { OrderRow } from '../../src/modules/orders/orders.service.js';
 import { createWorkers } from '../../src/workers/index.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
+import { startCheckout } from '../helpers/checkout.js';
 import { BACKENDS } from '../helpers/db.js';
 import { signed, stripeEvent } from '../helpers/stripe-events.js';
 
@@ -39,26 +40,11 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
    */
   async function paidOrder(total = 5000): Promise<{ id: string; paymentIntent: string }> {
     const id = orderId();
-    const res = await ctx.app.inject({
-      method: 'POST',
-      url: '/v1/checkout/sessions',
-      headers: { authorization: admin, 'idempotency-key': `co-${id}` },
-      payload: {
-        order_id: id,
-        currency: 'usd',
-        customer_email: 'buyer@example.com',
-        line_items: [{ name: 'Thing', unit_amount: total, quantity: 1 }],
-      },
+    const { sessionId } = await startCheckout(ctx, admin, { orderId: id, amount: total, name: 'Thing' });
+    await ctx.infra.stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${sessionId}/complete`, {
+      outcome: 'paid',
     });
-    expect(res.statusCode).toBe(201);
-    await ctx.infra.stripe.rawRequest(
-      'POST',
-      `/v1/test_helpers/checkout/sessions/${res.json().id}/complete`,
-      {
-        outcome: 'paid',
-      },
-    );
-    const session = await ctx.infra.stripe.checkout.sessions.retrieve(res.json().id);
+    const session = await ctx.infra.stripe.checkout.sessions.retrieve(sessionId);
     const paymentIntent = session.payment_intent as string;
     await ctx.testDb.db.tx(async (q) => {
       const order = (await ctx.services.orders.lockOrder(q, id))!;

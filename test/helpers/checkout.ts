@@ -1,0 +1,35 @@
+import { expect } from 'vitest';
+import type { TestContext } from './app.js';
+
+export interface StartedCheckout {
+  orderId: string;
+  sessionId: string;
+  url: string;
+}
+
+/**
+ * `POST /v1/checkout/sessions` as the shop calls it: one line item of `amount`, a fresh Idempotency-Key
+ * derived from the order, and a 201 asserted.
+ */
+export async function startCheckout(
+  ctx: TestContext,
+  bearer: string,
+  opts: { orderId: string; amount?: number; quantity?: number; currency?: string; name?: string },
+): Promise<StartedCheckout> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/checkout/sessions',
+    headers: { authorization: bearer, 'idempotency-key': `checkout-${opts.orderId}-${opts.amount ?? 5000}` },
+    payload: {
+      order_id: opts.orderId,
+      currency: opts.currency ?? 'usd',
+      customer_email: 'buyer@example.com',
+      line_items: [
+        { name: opts.name ?? 'Poster', unit_amount: opts.amount ?? 5000, quantity: opts.quantity ?? 1 },
+      ],
+    },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  const session = res.json() as { id: string; url: string };
+  return { orderId: opts.orderId, sessionId: session.id, url: session.url };
+}
