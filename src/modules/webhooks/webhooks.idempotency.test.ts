@@ -30,4 +30,29 @@ describe('handleEventWithIdempotency', () => {
     expect(timed?.value).toBe(1);
     expect(await idempotency.acquireEventLock('evt_timed')).not.toBeNull();
   });
+
+  it("keeps the seed's one-argument releaseEventLock(eventId), which never frees another holder's lock", async () => {
+    let now = 1_000_000;
+    const lock = memoryLock(() => now);
+    const db = { query: async () => ({ rows: [], rowCount: 0 }) } as unknown as Db;
+    const instance = () =>
+      createWebhookIdempotencyService({
+        db,
+        lock,
+        kv: memoryKv(() => now),
+        metrics: createMetrics(),
+        log: pino({ level: 'silent' }),
+      });
+    const a = instance();
+    const b = instance();
+    expect(await a.acquireEventLock('evt_seed')).not.toBeNull();
+    expect(await b.acquireEventLock('evt_seed')).toBeNull();
+    expect(await a.releaseEventLock('evt_seed')).toBe(true);
+    expect(await b.acquireEventLock('evt_seed')).not.toBeNull();
+    // b's lock expires and a takes the event over; b's late release must leave a's lock alone.
+    now += a.lockTimeoutMs + 1;
+    expect(await a.acquireEventLock('evt_seed')).not.toBeNull();
+    expect(await b.releaseEventLock('evt_seed')).toBe(false);
+    expect(await b.acquireEventLock('evt_seed')).toBeNull();
+  });
 });

@@ -66,6 +66,11 @@ const lockKey = (eventId: string) => `stripe:event:${eventId}`;
 export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
   const lockTimeoutMs = deps.lockTimeoutMs ?? LOCK_TIMEOUT_SECONDS * 1000;
   let degraded = false;
+  /**
+   * The newest lock this instance took per event, for the seed's one-argument `releaseEventLock(eventId)`.
+   * The flow below passes its own lock instead, so two holders in one process never release each other's.
+   */
+  const held = new Map<string, EventLock>();
 
   /** Runs a Redis call; on failure logs (once per outage), counts, and returns `fallback`. */
   async function orFallback<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
@@ -111,16 +116,22 @@ export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
         () => deps.lock.acquire(lockKey(eventId), lockTimeoutMs),
         undefined,
       );
-      if (token === undefined) return { token: null };
-      return token === null ? null : { token };
+      if (token === null) return null;
+      const lock = { token: token ?? null };
+      held.set(eventId, lock);
+      return lock;
     },
 
     /**
      * Compare-and-delete: removes the lock only while `lock` still holds it. A holder whose lock expired and
      * was taken over releases nothing, so it cannot free the new holder's lock. True when it released.
      */
-    async releaseEventLock(eventId: string, lock: EventLock): Promise<boolean> {
-      const { token } = lock;
+    async releaseEventLock(
+      eventId: string,
+      lock: EventLock | undefined = held.get(eventId),
+    ): Promise<boolean> {
+      if (lock && held.get(eventId) === lock) held.delete(eventId);
+      const token = lock?.token ?? null;
       if (token === null) return false;
       return orFallback('release_lock', () => deps.lock.release(lockKey(eventId), token), false);
     },
