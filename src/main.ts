@@ -24,7 +24,7 @@ const program = new Command('payments-service')
 
 program
   .command('serve')
-  .description('HTTP API, webhook endpoint, dashboard and background workers')
+  .description('HTTP API, webhook endpoint and background workers')
   .action(async () => {
     const config = loadConfig();
     const infra = await composeInfra(config, { migrate: true, startEmulator: true });
