@@ -47,19 +47,17 @@ describe.each(BACKENDS)('order state machine in the database on %s', (backend) =
   });
   afterAll(() => testDb?.close());
 
+  const newOrder = (id: string) => ({
+    id,
+    currency: 'usd',
+    amount_total: 5000,
+    line_items: [{ name: 'A', unit_amount: 5000, quantity: 1 }],
+  });
+
   async function orderIn(status: OrderStatus): Promise<string> {
     const id = `ord_sm_${++n}`;
     await testDb.db.tx(async (q) => {
-      await orders.createOrder(
-        q,
-        {
-          id,
-          currency: 'usd',
-          amount_total: 5000,
-          line_items: [{ name: 'A', unit_amount: 5000, quantity: 1 }],
-        },
-        'test:create',
-      );
+      await orders.createOrder(q, newOrder(id), 'test:create');
       for (const step of ROAD[status])
         await orders.changeOrder(q, (await orders.lockOrder(q, id))!, step, 'test:road');
     });
@@ -186,17 +184,7 @@ describe.each(BACKENDS)('order state machine in the database on %s', (backend) =
   it('announces an order created unannounced as one diff from nothing, even when the patch sets nothing new', async () => {
     const id = `ord_sm_${++n}`;
     const first = await testDb.db.tx(async (q) => {
-      await orders.createOrder(
-        q,
-        {
-          id,
-          currency: 'usd',
-          amount_total: 5000,
-          line_items: [{ name: 'A', unit_amount: 5000, quantity: 1 }],
-        },
-        'test:create',
-        { announce: false },
-      );
+      await orders.createOrder(q, newOrder(id), 'test:create', { announce: false });
       const order = (await orders.lockOrder(q, id))!;
       expect(order.seq).toBe(0);
       return orders.changeOrder(q, order, { currency: 'usd' }, 'test:announce');
