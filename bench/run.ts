@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fromPglite } from '../src/adapters/pglite.js';
 import { fromPg } from '../src/adapters/postgres.js';
 import { migrate } from '../src/db/migrate.js';
-import { createOrdersService } from '../src/modules/orders/orders.service.js';
+import * as orders from '../src/modules/orders/index.js';
 import type { Db } from '../src/ports/db.js';
 import { randomBase62 } from '../src/shared/ids.js';
 import { packageRoot } from '../src/shared/paths.js';
@@ -49,7 +49,6 @@ async function measure(n: number, concurrency: number, fn: (i: number) => Promis
 
 async function benchBackend(backend: string, db: Db, rows: Row[]) {
   await migrate(db);
-  const orders = createOrdersService();
   const concurrency = backend === 'pglite' ? 1 : 8;
   const ceiling = await measure(2000, concurrency, () => db.tx((q) => q.query('select 1')));
   rows.push({ name: 'ceiling: empty transaction', backend, ...ceiling });
@@ -107,7 +106,7 @@ async function benchWebhooks(backend: Backend, rows: Row[]) {
     );
     rows.push({ name: 'ceiling: GET /healthz over HTTP', backend, ...ceiling });
     const fixtures = Array.from({ length: 400 }, () => orderFixture());
-    for (const fx of fixtures) await createOrderFor(ctx.services, fx);
+    for (const fx of fixtures) await createOrderFor(ctx.testDb.db, fx);
     const deliveries = fixtures.map((fx) => signed(events.completed(fx), BENCH_SECRET));
     const deliver = (i: number) => {
       const d = deliveries[i]!;

@@ -18,14 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Infra } from './compose.js';
-import { authPlugin } from './modules/auth/auth.plugin.js';
-import { checkoutRoutes } from './modules/checkout/checkout.routes.js';
-import { idempotencyPlugin } from './modules/idempotency/idempotency.plugin.js';
-import { opsRoutes } from './modules/ops/ops.routes.js';
-import { ordersRoutes } from './modules/orders/orders.routes.js';
-import { refundsRoutes } from './modules/refunds/refunds.routes.js';
-import { webhooksRoutes } from './modules/webhooks/webhooks.routes.js';
-import { createServices, type Services } from './services.js';
+import { createModules, type Modules } from './modules.js';
 import { AppError, isDatabaseUnavailable } from './shared/errors.js';
 import { newId } from './shared/ids.js';
 
@@ -37,7 +30,7 @@ export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 export interface BuildAppOptions {
   infra: Infra;
   /** Built from `infra` when not given; tests pass their own to reach into modules. */
-  services?: Services;
+  modules?: Modules;
   logger: Logger | false;
   extraRoutes?: RoutePlugin[];
 }
@@ -47,7 +40,7 @@ const REQUEST_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
 
 export async function buildApp({
   infra,
-  services = createServices(infra),
+  modules = createModules(infra),
   logger,
   extraRoutes = [],
 }: BuildAppOptions) {
@@ -103,14 +96,10 @@ export async function buildApp({
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(authPlugin, { auth: services.auth });
-  // Before any route: it adds Idempotency-Key handling to every POST route registered after it.
-  await app.register(idempotencyPlugin, { idempotency: services.idempotency });
-  await app.register(opsRoutes, { infra });
-  await app.register(ordersRoutes, { services });
-  await app.register(webhooksRoutes, { services });
-  await app.register(checkoutRoutes, { services });
-  await app.register(refundsRoutes, { services });
+  // Every module's hooks reach the whole app and come before any route: Idempotency-Key handling, for one, is
+  // added to each POST route as it is registered.
+  for (const m of modules.list) if (m.plugin) await m.plugin(app);
+  for (const m of modules.list) if (m.routes) await app.register(m.routes);
   for (const routes of extraRoutes) await app.register(routes);
   return app;
 }

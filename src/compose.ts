@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type Stripe from 'stripe';
 import type { RunningStripeEmulator } from '../stripe-emulator/index.js';
 import { memoryKv, memoryLock } from './adapters/memory.js';
@@ -15,7 +16,7 @@ import { createLogger } from './logger.js';
 import type { Db } from './ports/db.js';
 import type { Kv } from './ports/kv.js';
 import type { Lock } from './ports/lock.js';
-import { createMetrics, type Metrics } from './shared/metrics.js';
+import { createRegistry } from './shared/metrics.js';
 
 /** Everything outside the process the service talks to, picked once from the configuration. */
 export interface Infra {
@@ -28,7 +29,8 @@ export interface Infra {
   /** Secrets that webhook signatures are checked against (the configured ones, or the emulator's). */
   webhookSecrets: readonly string[];
   emulator: RunningStripeEmulator | undefined;
-  metrics: Metrics;
+  /** The process's metrics registry; each module declares its own metrics on it. */
+  registry: Registry;
   /** The process's one logger (pino); requests log through Fastify's child loggers of it. */
   log: Logger;
   /** Readiness probes by name; each resolves when its dependency answers. */
@@ -95,7 +97,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
       stripe,
       webhookSecrets,
       emulator,
-      metrics: createMetrics(),
+      registry: createRegistry(),
       log: createLogger(config.logLevel),
       checks,
       async close() {

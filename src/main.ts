@@ -4,11 +4,9 @@ import { buildApp } from './app.js';
 import { composeInfra } from './compose.js';
 import { loadConfig } from './config.js';
 import { migrate } from './db/migrate.js';
-import { createAuthService, ROLES, type Role } from './modules/auth/auth.service.js';
-import { registerWebhookCommands } from './modules/webhooks/webhooks.cli.js';
-import { createServices } from './services.js';
-import { createWorkers } from './workers/index.js';
-import { startWorkers } from './workers/runner.js';
+import { startWorkers } from './jobs/index.js';
+import { createKey, ROLES, type Role, revokeKeysNamed } from './modules/auth/index.js';
+import { createModules, moduleWorkers, type OpenModules, registerModuleCommands } from './modules.js';
 
 /** Every command fails the same way: one line naming the reason, exit code 1. */
 function fail(err: unknown): never {
@@ -29,9 +27,9 @@ program
     const config = loadConfig();
     const infra = await composeInfra(config, { migrate: true, startEmulator: true });
     const logger = infra.log;
-    const services = createServices(infra);
-    const app = await buildApp({ infra, services, logger });
-    const workers = startWorkers(createWorkers(infra, services), logger);
+    const modules = createModules(infra);
+    const app = await buildApp({ infra, modules, logger });
+    const workers = startWorkers(moduleWorkers(modules), logger);
     closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
       if (err) logger.error({ err }, 'shutting down after an error');
       else logger.info({ signal }, 'shutting down');
@@ -46,9 +44,8 @@ program
     ];
     if (infra.emulator) {
       // One demo key at a time: the one printed by an earlier start (kept in ./.data) stops working.
-      const auth = createAuthService(infra.db);
-      await auth.revokeByName('demo');
-      const demoKey = await auth.createKey({ role: 'admin', name: 'demo' });
+      await revokeKeysNamed(infra.db, 'demo');
+      const demoKey = await createKey(infra.db, { role: 'admin', name: 'demo' });
       lines.push(`  Stripe emulator: ${infra.emulator.url}`, `  demo admin key:  ${demoKey.key}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
@@ -62,7 +59,7 @@ program
   .action(async () => {
     const infra = await composeInfra(loadConfig(), { migrate: true });
     const logger = infra.log;
-    const workers = startWorkers(createWorkers(infra, createServices(infra)), logger);
+    const workers = startWorkers(moduleWorkers(createModules(infra)), logger);
     logger.info('workers running');
     closeWithGrace({ delay: 10_000 }, async () => {
       await workers.stop();
@@ -99,7 +96,7 @@ program
     if (opts.role !== 'affiliate' && opts.affiliate) fail('--affiliate goes only with --role affiliate');
     const infra = await composeInfra(loadConfig(), { migrate: true });
     try {
-      const created = await createAuthService(infra.db).createKey({
+      const created = await createKey(infra.db, {
         role: opts.role,
         affiliateId: opts.affiliate ?? null,
         name: opts.name,
@@ -137,6 +134,22 @@ program
     closeWithGrace({ delay: 5_000 }, () => emulator.close());
   });
 
-registerWebhookCommands(program);
+/** Opens the dependencies for one command of a module, runs it, and closes them again. */
+const openModules: OpenModules = async (use, opts = {}) => {
+  const config = loadConfig();
+  if (opts.needsStripe && config.embeddedEmulator) {
+    throw new Error(
+      'this needs STRIPE_SECRET_KEY or STRIPE_API_BASE (the embedded emulator lives only inside serve)',
+    );
+  }
+  const infra = await composeInfra(config, { migrate: true });
+  try {
+    return await use(createModules(infra));
+  } finally {
+    await infra.close();
+  }
+};
+
+registerModuleCommands(program, openModules);
 
 program.parseAsync(process.argv).catch(fail);

@@ -1,11 +1,40 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type HistogramConfiguration,
+  Registry,
+} from 'prom-client';
 
 /**
- * A value read from the database when /metrics is scraped, feeding one or more gauges. The gauges are
- * declared in `createMetrics` with every other metric; the module that owns the table says how to read it
- * (`collectWith`). Services built again on the same infrastructure only replace the reader, so nothing is
- * registered twice. The registry collects all of a scrape's metrics at once, so gauges fed by one source
- * find its read still in flight and share it: one query per scrape.
+ * The process's metrics registry (not prom-client's global one, so several app instances in one test process
+ * never share counters). Each module declares its own metrics on it, through the helpers below: they return
+ * the metric already registered under a name, so a module built twice on one registry (tests do) shares its
+ * counters instead of failing to register them again.
+ */
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+function registered<M>(registry: Registry, name: string, create: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+export const counter = <L extends string>(registry: Registry, config: CounterConfiguration<L>) =>
+  registered(registry, config.name, () => new Counter({ ...config, registers: [registry] }));
+
+export const histogram = <L extends string>(registry: Registry, config: HistogramConfiguration<L>) =>
+  registered(registry, config.name, () => new Histogram({ ...config, registers: [registry] }));
+
+/**
+ * A value read from the database when /metrics is scraped, feeding one or more gauges. The module that owns
+ * the table says how to read it (`collectWith`); building the module again only replaces the reader. The
+ * registry collects all of a scrape's metrics at once, so gauges fed by one source find its read still in
+ * flight and share it: one query per scrape.
  */
 export class ScrapeSource<T> {
   #read: (() => Promise<T>) | undefined;
@@ -25,102 +54,37 @@ export class ScrapeSource<T> {
   }
 }
 
-/** An undelivered-notification backlog, as the notifications module counts it. */
-export interface OutboxBacklog {
-  pending: number;
-  oldest_seconds: number;
+const sources = new WeakMap<Registry, Map<string, ScrapeSource<unknown>>>();
+
+/** The registry's source named `name`, made on first use. */
+export function scrapeSource<T>(registry: Registry, name: string): ScrapeSource<T> {
+  const byName = sources.get(registry) ?? new Map<string, ScrapeSource<unknown>>();
+  sources.set(registry, byName);
+  const source = byName.get(name) ?? new ScrapeSource<unknown>();
+  byName.set(name, source);
+  return source as ScrapeSource<T>;
 }
 
-/**
- * Every metric the service exports, on a registry of its own (not prom-client's global one) so that several
- * app instances in one test process never share counters.
- */
-export function createMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const byType = (name: string, help: string) =>
-    new Counter({ name, help, labelNames: ['type'] as const, registers: [registry] });
-  /** A gauge set from `source` at each scrape; a failed read (database down) keeps the last values. */
-  const gaugeFrom = <T>(
-    source: ScrapeSource<T>,
-    config: { name: string; help: string; labelNames?: readonly string[] },
-    set: (gauge: Gauge<string>, value: T) => void,
-  ) =>
-    new Gauge({
-      ...config,
-      registers: [registry],
-      async collect() {
-        await source.current()?.then(
-          (value) => set(this, value),
-          () => {},
-        );
-      },
-    });
-  const inboxEvents = new ScrapeSource<Record<string, number>>();
-  gaugeFrom(
-    inboxEvents,
-    {
-      name: 'webhook_inbox_events',
-      help: 'Stripe events in the inbox by status (the backlog is pending + deferred)',
-      labelNames: ['status'],
-    },
-    (g, counts) => {
-      g.reset();
-      for (const [status, n] of Object.entries(counts)) g.set({ status }, n);
-    },
-  );
-  const outboxBacklog = new ScrapeSource<OutboxBacklog>();
-  gaugeFrom(
-    outboxBacklog,
-    { name: 'outbox_pending_messages', help: 'Order notifications not yet delivered' },
-    (g, backlog) => g.set(backlog.pending),
-  );
-  gaugeFrom(
-    outboxBacklog,
-    {
-      name: 'outbox_oldest_pending_seconds',
-      help: 'Age of the oldest undelivered order notification (0 when none)',
-    },
-    (g, backlog) => g.set(backlog.oldest_seconds),
-  );
-  return {
+/** A gauge set from `source` at each scrape; a failed read (database down) keeps the last values. */
+export function gaugeFrom<T>(
+  registry: Registry,
+  source: ScrapeSource<T>,
+  config: { name: string; help: string; labelNames?: readonly string[] },
+  set: (gauge: Gauge<string>, value: T) => void,
+): Gauge<string> {
+  return registered(
     registry,
-    eventsReceived: byType('webhook_events_received_total', 'Verified Stripe events recorded in the inbox'),
-    eventsProcessed: byType('webhook_events_processed_total', 'Stripe events whose effects were applied'),
-    eventsDuplicate: byType('webhook_events_duplicate_total', 'Deliveries of an event already recorded'),
-    eventsIgnored: byType('webhook_events_ignored_total', 'Events recorded and deliberately not applied'),
-    eventsDeferred: byType('webhook_events_deferred_total', 'Events that arrived before what they depend on'),
-    eventsFailed: byType('webhook_events_failed_total', 'Events that reached the retry limit (dead letters)'),
-    processingSeconds: new Histogram({
-      name: 'webhook_processing_seconds',
-      help: 'Time to apply one Stripe event, lock to commit',
-      labelNames: ['type'] as const,
-      // Most events commit in a few milliseconds; the tail shows lock waits and slow databases.
-      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    }),
-    lockContention: new Counter({
-      name: 'webhook_lock_contention_total',
-      help: 'Times an event lock was already held by another worker',
-      registers: [registry],
-    }),
-    redisFallbacks: new Counter({
-      name: 'webhook_redis_fallback_total',
-      help: 'Redis calls that failed, after which PostgreSQL alone decided',
-      labelNames: ['operation'] as const,
-      registers: [registry],
-    }),
-    outboxDeliveryAttempts: new Counter({
-      name: 'outbox_delivery_attempts_total',
-      help: 'Attempts to deliver an order notification, by outcome (delivered = 2xx)',
-      labelNames: ['outcome'] as const,
-      registers: [registry],
-    }),
-    /** `webhook_inbox_events{status}`: the webhooks module reads the count of every status. */
-    inboxEvents,
-    /** `outbox_pending_messages` and `outbox_oldest_pending_seconds`: the notifications module reads them. */
-    outboxBacklog,
-  };
+    config.name,
+    () =>
+      new Gauge({
+        ...config,
+        registers: [registry],
+        async collect() {
+          await source.current()?.then(
+            (value) => set(this, value),
+            () => {},
+          );
+        },
+      }),
+  );
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;

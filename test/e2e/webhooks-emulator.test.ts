@@ -1,7 +1,8 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OrderRow } from '../../src/modules/orders/orders.service.js';
-import type { ReconcileSummary } from '../../src/modules/webhooks/webhooks.service.js';
+import type { OrderRow } from '../../src/modules/orders/index.js';
+import { getOrder } from '../../src/modules/orders/index.js';
+import type { ReconcileSummary } from '../../src/modules/stripe-events/index.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { startCheckout } from '../helpers/checkout.js';
@@ -29,7 +30,7 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
     stripe.rawRequest('POST', `/v1/test_helpers/checkout/sessions/${sessionId}/complete`, { outcome });
   const paymentIntentOf = async (sessionId: string) =>
     (await stripe.checkout.sessions.retrieve(sessionId)).payment_intent as string;
-  const order = async (id: string) => (await ctx.services.orders.getOrder(ctx.testDb.db, id)) as OrderRow;
+  const order = async (id: string) => (await getOrder(ctx.testDb.db, id)) as OrderRow;
   async function until(orderId: string, what: string, check: (o: OrderRow) => boolean) {
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -127,7 +128,7 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
     const fx = orderFixture({ id: orderId, amount: 5000, sessionId: first });
     const deliver = (e: unknown) => {
       const { payload, header } = signed(e, ctx.infra.webhookSecrets[0]!);
-      return ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+      return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
     };
     const paymentIntentEvent = events.paymentSucceeded(fx);
     await deliver(paymentIntentEvent);
@@ -174,7 +175,7 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
 
       const deliver = (e: Stripe.Event) => {
         const { payload, header } = signed(e, ctx.infra.webhookSecrets[0]!);
-        return ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+        return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
       };
       expect((await deliver(refundEvent)).status).toBe('queued');
       const waiting = await ctx.testDb.db.query('select status, order_id from stripe_events where id = $1', [
@@ -237,7 +238,7 @@ describe.each(BACKENDS)('Stripe webhooks end to end through the emulator on %s',
           expect(run.code).toBe(0);
           return JSON.parse(run.stdout) as ReconcileSummary;
         }
-        return ctx.services.webhooks.reconcile({ since: new Date(Date.now() - 60 * 60_000) });
+        return ctx.modules.stripeEvents.reconcile({ since: new Date(Date.now() - 60 * 60_000) });
       };
 
       const first = await reconcile();

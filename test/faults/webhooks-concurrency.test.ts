@@ -1,10 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noCommissionHooks } from '../../src/modules/webhooks/webhooks.commissions.js';
-import { StripeEventSchema } from '../../src/modules/webhooks/webhooks.event.js';
-import type { ProcessResult } from '../../src/modules/webhooks/webhooks.idempotency.js';
-import { createWebhooksService } from '../../src/modules/webhooks/webhooks.service.js';
+import { type ProcessResult, StripeEventSchema } from '../../src/modules/stripe-events/index.js';
+import { createModules } from '../../src/modules.js';
 import { startStripeEmulator } from '../../stripe-emulator/index.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { cliProcess, freePort } from '../helpers/cli.js';
@@ -70,9 +67,9 @@ describe.each(BACKENDS)('duplicate deliveries and locks on %s', (backend) => {
    */
   async function recordedButUnprocessed() {
     const fx = orderFixture();
-    await createOrderFor(ctx.services, fx);
+    await createOrderFor(ctx.testDb.db, fx);
     const e = events.completed(fx);
-    expect(await ctx.services.webhooks.recordEvent(StripeEventSchema.parse(e))).toBe(true);
+    expect(await ctx.modules.stripeEvents.recordEvent(StripeEventSchema.parse(e))).toBe(true);
     await ctx.testDb.db.query(
       `update stripe_events set next_attempt_at = now() - interval '1 second' where id = $1`,
       [e.id],
@@ -99,14 +96,14 @@ describe.each(BACKENDS)('duplicate deliveries and locks on %s', (backend) => {
   }
 
   const settledCount = async () =>
-    (await ctx.infra.metrics.eventsProcessed.get()).values.find(
+    (await ctx.infra.registry.getSingleMetric('webhook_events_processed_total')!.get()).values.find(
       (v) => v.labels.type === 'checkout.session.completed',
     )?.value ?? 0;
 
   it('applies one event delivered 50 times at once in one process exactly once', async () => {
     const before = await settledCount();
     const fx = orderFixture();
-    await createOrderFor(ctx.services, fx);
+    await createOrderFor(ctx.testDb.db, fx);
     const e = events.completed(fx);
     const answers = await storm([ctx.url], e);
     expect(answers.every((a) => a.status === 200 && a.body.event_id === e.id)).toBe(true);
@@ -124,15 +121,9 @@ describe.each(BACKENDS)('duplicate deliveries and locks on %s', (backend) => {
 
   it('does not apply an event twice when its lock expires mid-processing, and the first release keeps the second lock', async () => {
     const lockTimeoutMs = 150;
-    const webhooks = createWebhooksService({
-      infra: ctx.infra,
-      orders: ctx.services.orders,
-      commissions: noCommissionHooks,
-      log: pino({ level: 'silent' }),
-      options: { lockTimeoutMs },
-    });
+    const webhooks = createModules(ctx.infra, { stripeEvents: { lockTimeoutMs } }).stripeEvents;
     const fx = orderFixture();
-    await createOrderFor(ctx.services, fx);
+    await createOrderFor(ctx.testDb.db, fx);
     const e = events.completed(fx);
     expect(await webhooks.recordEvent(StripeEventSchema.parse(e))).toBe(true);
 
@@ -155,7 +146,7 @@ describe.each(BACKENDS)('duplicate deliveries and locks on %s', (backend) => {
     const secondHeld = gate();
     // The second delivery lands on an instance with the normal 30 s lock, so its lock cannot lapse while the
     // test looks at it, however slow the machine.
-    const second = ctx.services.webhooks.idempotency.handleEventWithIdempotency(
+    const second = ctx.modules.stripeEvents.idempotency.handleEventWithIdempotency(
       e.id,
       e.type,
       slow(secondIn.open, secondHeld.opened),
@@ -206,7 +197,7 @@ describe.each(BACKENDS)('duplicate deliveries and locks on %s', (backend) => {
       await Promise.all(ports.map((port) => waitForHealth(port)));
       const urls = ports.map((port) => `http://127.0.0.1:${port}`);
       const fx = orderFixture();
-      await createOrderFor(ctx.services, fx);
+      await createOrderFor(ctx.testDb.db, fx);
       const e = events.completed(fx);
       const answers = await storm(urls, e);
       expect(answers.every((a) => a.status === 200)).toBe(true);

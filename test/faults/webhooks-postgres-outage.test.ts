@@ -4,8 +4,7 @@ import { fromPg } from '../../src/adapters/postgres.js';
 import { type App, buildApp } from '../../src/app.js';
 import { composeInfra, type Infra } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
-import { createAuthService } from '../../src/modules/auth/auth.service.js';
-import { createServices } from '../../src/services.js';
+import { createKey } from '../../src/modules/auth/index.js';
 import { freePort } from '../helpers/cli.js';
 import { openTestDb, type TestDb } from '../helpers/db.js';
 import { postgresAvailable, TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/services.js';
@@ -78,7 +77,7 @@ describe.runIf(postgres)('PostgreSQL unreachable', () => {
       db: fromPg({ connectionString: viaProxy.toString(), schema: testDb.schema! }),
       startEmulator: true,
     });
-    app = await buildApp({ infra, services: createServices(infra), logger: false });
+    app = await buildApp({ infra, logger: false });
     await app.listen({ port, host: '127.0.0.1' });
     url = config.publicUrl;
     // Stripe retries for days; the emulator is told to retry every fraction of a second instead.
@@ -103,7 +102,7 @@ describe.runIf(postgres)('PostgreSQL unreachable', () => {
   };
 
   it('answers 503 and stores nothing while the database is gone; the emulator retries then complete the work', async () => {
-    const { key } = await createAuthService(testDb.db).createKey({ role: 'service' });
+    const { key } = await createKey(testDb.db, { role: 'service' });
     const created = await app.inject({
       method: 'POST',
       url: '/v1/checkout/sessions',

@@ -3,8 +3,8 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noCommissionHooks } from '../../src/modules/webhooks/webhooks.commissions.js';
-import { createWebhooksService, type WebhooksService } from '../../src/modules/webhooks/webhooks.service.js';
+import type { StripeEventsModule } from '../../src/modules/stripe-events/index.js';
+import { createModules } from '../../src/modules.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -58,7 +58,7 @@ describe.each(BACKENDS)('Redis stopped in the middle of a run on %s', (backend) 
   let port: number;
   let redis: ChildProcess;
   let ctx: TestContext;
-  let webhooks: WebhooksService;
+  let webhooks: StripeEventsModule;
   const logs: Array<{ level: number; operation?: string }> = [];
 
   beforeAll(async () => {
@@ -74,12 +74,7 @@ describe.each(BACKENDS)('Redis stopped in the middle of a run on %s', (backend) 
         done();
       },
     });
-    webhooks = createWebhooksService({
-      infra: ctx.infra,
-      orders: ctx.services.orders,
-      commissions: noCommissionHooks,
-      log: pino({ level: 'info' }, sink),
-    });
+    webhooks = createModules({ ...ctx.infra, log: pino({ level: 'info' }, sink) }).stripeEvents;
   });
   afterAll(async () => {
     await ctx?.close();
@@ -99,7 +94,7 @@ describe.each(BACKENDS)('Redis stopped in the middle of a run on %s', (backend) 
     return webhooks.handleWebhookEvent(Buffer.from(payload), header);
   };
   const fallbacks = async () => {
-    const metric = ctx.infra.metrics.registry.getSingleMetric('webhook_redis_fallback_total');
+    const metric = ctx.infra.registry.getSingleMetric('webhook_redis_fallback_total');
     const values = metric ? (await metric.get()).values : [];
     return values.reduce((sum, v) => sum + v.value, 0);
   };
@@ -110,7 +105,7 @@ describe.each(BACKENDS)('Redis stopped in the middle of a run on %s', (backend) 
     const sent: Array<{ orderId: string; event: FixtureEvent }> = [];
     for (let i = 0; i < n; i++) {
       const fx = orderFixture();
-      await createOrderFor(ctx.services, fx);
+      await createOrderFor(ctx.testDb.db, fx);
       const e = events.completed(fx);
       expect((await deliver(e)).status).toBe('processed');
       expect((await deliver(e)).status).toBe('duplicate');

@@ -2,8 +2,8 @@ import type { App, RoutePlugin } from '../../src/app.js';
 import { buildApp } from '../../src/app.js';
 import { composeInfra, type Infra } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
-import { createAuthService, type Role } from '../../src/modules/auth/auth.service.js';
-import { createServices, type Services } from '../../src/services.js';
+import { createKey, type Role } from '../../src/modules/auth/index.js';
+import { createModules, type ModuleOptions, type Modules } from '../../src/modules.js';
 import { freePort } from './cli.js';
 import { type Backend, openTestDb, type TestDb } from './db.js';
 import { TEST_REDIS_URL } from './services.js';
@@ -12,7 +12,7 @@ export interface TestContext {
   backend: Backend;
   testDb: TestDb;
   infra: Infra;
-  services: Services;
+  modules: Modules;
   app: App;
   /** `http://127.0.0.1:<port>` when listening. */
   url: string;
@@ -34,6 +34,7 @@ export async function createTestContext(
     emulator?: boolean;
     /** Listen on a real port (`ctx.url`) as well as answering `app.inject`. */
     listen?: boolean;
+    modules?: ModuleOptions;
   } = {},
 ): Promise<TestContext> {
   const testDb = await openTestDb(backend);
@@ -47,20 +48,19 @@ export async function createTestContext(
     ...opts.env,
   });
   const infra = await composeInfra(config, { db: testDb.db, startEmulator: opts.emulator ?? false });
-  const services = createServices(infra);
-  const app = await buildApp({ infra, services, logger: false, extraRoutes: opts.extraRoutes ?? [] });
+  const modules = createModules(infra, opts.modules);
+  const app = await buildApp({ infra, modules, logger: false, extraRoutes: opts.extraRoutes ?? [] });
   if (port) await app.listen({ port, host: '127.0.0.1' });
   else await app.ready();
-  const auth = createAuthService(testDb.db);
   return {
     backend,
     testDb,
     infra,
-    services,
+    modules,
     app,
     url: config.publicUrl,
     async bearer(role, affiliateId) {
-      const { key } = await auth.createKey({ role, affiliateId: affiliateId ?? null });
+      const { key } = await createKey(testDb.db, { role, affiliateId: affiliateId ?? null });
       return `Bearer ${key}`;
     },
     async close() {

@@ -1,6 +1,6 @@
 import Stripe from 'stripe';
-import type { Queryable } from '../../src/ports/db.js';
-import type { Services } from '../../src/services.js';
+import { createOrder } from '../../src/modules/orders/index.js';
+import type { Db } from '../../src/ports/db.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 
 /**
@@ -38,12 +38,12 @@ export function orderFixture(overrides: Partial<OrderFixture> = {}): OrderFixtur
  * leaves the PaymentIntent unknown, as it is until the first payment event.
  */
 export async function createOrderFor(
-  services: Services,
+  db: Db,
   fx: OrderFixture,
   opts: { withPaymentIntent?: boolean } = {},
 ): Promise<void> {
-  await services.db.tx((q: Queryable) =>
-    services.orders.createOrder(
+  await db.tx((q) =>
+    createOrder(
       q,
       {
         id: fx.id,

@@ -1,10 +1,13 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireRole } from '../../src/modules/auth/auth.plugin.js';
-import { createCheckoutService } from '../../src/modules/checkout/checkout.service.js';
-import type { OrderRow } from '../../src/modules/orders/orders.service.js';
+import { type App, buildApp } from '../../src/app.js';
+import type { Infra } from '../../src/compose.js';
+import { authenticate, requireRole } from '../../src/modules/auth/index.js';
+import { claimKey, completeKey, sweepExpiredKeys } from '../../src/modules/idempotency/index.js';
+import type { OrderRow } from '../../src/modules/orders/index.js';
+import { changeOrder, getOrder, lockOrder, orderWithHistory } from '../../src/modules/orders/index.js';
+import { createModules, type ModuleOptions, type Modules, moduleWorkers } from '../../src/modules.js';
 import { AppError } from '../../src/shared/errors.js';
-import { createWorkers } from '../../src/workers/index.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -27,7 +30,8 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
   let admin: string;
   let counter = 0;
   let flaky = 0;
-  const original = () => ctx.services.checkout;
+  /** The app requests go to: the test's own, or one built with other modules for a single test. */
+  let swapped: App | undefined;
 
   beforeAll(async () => {
     ctx = await createTestContext(backend, {
@@ -55,7 +59,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
   afterAll(() => ctx?.close());
 
   const post = (payload: unknown, key: string | null, bearer = service) =>
-    ctx.app.inject({
+    (swapped ?? ctx.app).inject({
       method: 'POST',
       url: '/v1/checkout/sessions',
       headers: { authorization: bearer, ...(key ? { 'idempotency-key': key } : {}) },
@@ -81,37 +85,32 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       ).rows[0]!.n,
     );
 
-  const order = async (id: string) => (await ctx.services.orders.getOrder(ctx.testDb.db, id)) as OrderRow;
+  const order = async (id: string) => (await getOrder(ctx.testDb.db, id)) as OrderRow;
 
-  /** Swaps in a checkout service with a fault seam for one test, restoring the real one afterwards. */
-  async function withSeam<T>(afterStripeCall: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
-    const real = original();
-    ctx.services.checkout = createCheckoutService(
-      { db: ctx.infra.db, stripe: ctx.infra.stripe, orders: ctx.services.orders, config: ctx.infra.config },
-      { afterStripeCall },
-    );
+  /** Sends this test's requests to an app whose modules are built with `options` (and `infra` changes). */
+  async function withModules<T>(
+    options: ModuleOptions,
+    infra: Partial<Infra>,
+    fn: (modules: Modules) => Promise<T>,
+  ): Promise<T> {
+    const changed = { ...ctx.infra, ...infra };
+    const modules = createModules(changed, options);
+    swapped = await buildApp({ infra: changed, modules, logger: false });
     try {
-      return await fn();
+      return await fn(modules);
     } finally {
-      ctx.services.checkout = real;
+      await swapped.close();
+      swapped = undefined;
     }
   }
 
-  /** Swaps in a checkout service that talks to `stripe` for one test, restoring the real one afterwards. */
-  async function withStripe<T>(stripe: Stripe, fn: () => Promise<T>): Promise<T> {
-    const real = original();
-    ctx.services.checkout = createCheckoutService({
-      db: ctx.infra.db,
-      stripe,
-      orders: ctx.services.orders,
-      config: ctx.infra.config,
-    });
-    try {
-      return await fn();
-    } finally {
-      ctx.services.checkout = real;
-    }
-  }
+  /** Checkout with a fault seam (a crash after Stripe answered), for one test. */
+  const withSeam = <T>(afterStripeCall: () => Promise<void>, fn: () => Promise<T>) =>
+    withModules({ checkoutHooks: { afterStripeCall } }, {}, fn);
+
+  /** Checkout that talks to `stripe`, for one test. */
+  const withStripe = <T>(stripe: Stripe, fn: (modules: Modules) => Promise<T>) =>
+    withModules({}, { stripe }, fn);
 
   /** Holds the emulator's webhooks back (delivery off) while `fn` runs. */
   async function withoutDelivery<T>(fn: () => Promise<T>): Promise<T> {
@@ -135,7 +134,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
     const event = listed.data.find((e) => (e.data.object as { id: string }).id === objectId);
     if (!event) throw new Error(`the emulator has no ${type} event for ${objectId}`);
     const { payload, header } = signed(event, ctx.infra.webhookSecrets[0]!);
-    return ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+    return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
   }
 
   it('creates the order and a Checkout Session carrying the order id everywhere', async () => {
@@ -210,7 +209,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       expect(first.headers['idempotent-replayed']).toBeUndefined();
       expect(again.body).toBe(first.body);
       expect(await sessionsOf(id)).toHaveLength(1);
-      expect(await count('stripe_attempts', 'order_id = $1', [id])).toBe(1);
+      expect(await count('stripe_calls', 'order_id = $1', [id])).toBe(1);
     });
 
     it('refuses the same key with a different request: 422 idempotency_key_reused', async () => {
@@ -298,7 +297,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
         `update idempotency_keys set expires_at = now() - interval '1 second' where key = $1`,
         [key],
       );
-      expect(await ctx.services.idempotency.sweep(100)).toBeGreaterThanOrEqual(1);
+      expect(await sweepExpiredKeys(ctx.testDb.db, 100)).toBeGreaterThanOrEqual(1);
       expect(await count('idempotency_keys', 'key = $1', [key])).toBe(0);
     });
 
@@ -364,24 +363,24 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
     });
 
     it('lets a retry take over a key whose holder died, once its lease has run out', async () => {
-      const keyId = (await ctx.services.auth.authenticate(service.slice('Bearer '.length)))!.keyId;
-      const held = await ctx.services.idempotency.claim(keyId, 'lease-key', 'fp');
+      const keyId = (await authenticate(ctx.testDb.db, service.slice('Bearer '.length)))!.keyId;
+      const held = await claimKey(ctx.testDb.db, keyId, 'lease-key', 'fp');
       expect(held.kind).toBe('held');
-      expect((await ctx.services.idempotency.claim(keyId, 'lease-key', 'fp')).kind).toBe('in_use');
+      expect((await claimKey(ctx.testDb.db, keyId, 'lease-key', 'fp')).kind).toBe('in_use');
       await ctx.testDb.db.query(
         `update idempotency_keys set locked_until = now() - interval '1 second' where key = 'lease-key'`,
       );
-      const taken = await ctx.services.idempotency.claim(keyId, 'lease-key', 'fp');
+      const taken = await claimKey(ctx.testDb.db, keyId, 'lease-key', 'fp');
       expect(taken).toMatchObject({ kind: 'held', key: { fresh: false } });
       if (held.kind === 'held' && taken.kind === 'held') {
         expect(taken.key.id).toBe(held.key.id);
         // The presumed-dead first holder comes back: it may no longer store its response.
-        await ctx.services.idempotency.complete(held.key, {
+        await completeKey(ctx.testDb.db, held.key, {
           status: 201,
           type: 'application/json',
           body: '{}',
         });
-        expect((await ctx.services.idempotency.claim(keyId, 'lease-key', 'fp')).kind).toBe('in_use');
+        expect((await claimKey(ctx.testDb.db, keyId, 'lease-key', 'fp')).kind).toBe('in_use');
       }
     });
 
@@ -404,14 +403,14 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       const [made, ...more] = await sessionsOf(id);
       expect(more).toHaveLength(0);
       expect((await order(id)).checkout_session_id).toBeNull();
-      expect(await count('stripe_attempts', `order_id = $1 and status = 'pending'`, [id])).toBe(1);
+      expect(await count('stripe_calls', `order_id = $1 and status = 'pending'`, [id])).toBe(1);
 
       const retry = await post(body(id), `k-${id}`);
       expect(retry.statusCode).toBe(201);
       expect(retry.json().id).toBe(made!.id);
       expect(await sessionsOf(id)).toHaveLength(1);
       expect((await order(id)).checkout_session_id).toBe(made!.id);
-      expect(await count('stripe_attempts', `order_id = $1 and status = 'done'`, [id])).toBe(1);
+      expect(await count('stripe_calls', `order_id = $1 and status = 'done'`, [id])).toBe(1);
     });
 
     it('is healed by the completer when nobody retries', async () => {
@@ -419,16 +418,12 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       expect((await withSeam(crash, () => post(body(id), `k-${id}`))).statusCode).toBe(500);
       const [made] = await sessionsOf(id);
       // The completer leaves young attempts to their requests; make this one due now.
-      await ctx.testDb.db.query(`update stripe_attempts set next_attempt_at = now() where order_id = $1`, [
-        id,
-      ]);
-      const completer = createWorkers(ctx.infra, ctx.services).find(
-        (w) => w.name === 'stripe-attempts-completer',
-      )!;
+      await ctx.testDb.db.query(`update stripe_calls set next_attempt_at = now() where order_id = $1`, [id]);
+      const completer = moduleWorkers(ctx.modules).find((w) => w.name === 'stripe-calls-completer')!;
       expect(await completer.runOnce()).toBeGreaterThanOrEqual(1);
 
       expect((await order(id)).checkout_session_id).toBe(made!.id);
-      expect(await count('stripe_attempts', `order_id = $1 and status = 'done'`, [id])).toBe(1);
+      expect(await count('stripe_calls', `order_id = $1 and status = 'done'`, [id])).toBe(1);
       expect(await count('checkout_sessions', 'order_id = $1', [id])).toBe(1);
       expect(await sessionsOf(id)).toHaveLength(1);
       const retry = await post(body(id), `k-${id}`);
@@ -492,7 +487,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
         expect(Object.keys(res.json().error.details.fields)).toContain(field);
         const target = String(payload.order_id);
         expect(await count('orders', 'id = $1', [target])).toBe(0);
-        expect(await count('stripe_attempts', 'order_id = $1', [target])).toBe(0);
+        expect(await count('stripe_calls', 'order_id = $1', [target])).toBe(0);
         expect(await count('idempotency_keys', 'key = $1', [`k-${id}`])).toBe(0);
         expect(await sessionsOf(target)).toHaveLength(0);
       },
@@ -560,13 +555,13 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       const id = orderId();
       const first = (await post(body(id), `a-${id}`)).json();
       await ctx.testDb.db.tx(async (q) => {
-        const o = (await ctx.services.orders.lockOrder(q, id))!;
-        await ctx.services.orders.changeOrder(q, o, { status: 'expired' }, 'test:expire');
+        const o = (await lockOrder(q, id))!;
+        await changeOrder(q, o, { status: 'expired' }, 'test:expire');
       });
       const second = (await post(body(id), `b-${id}`)).json();
       const stored = await order(id);
       expect(stored.status).toBe('awaiting_payment');
-      const history = (await ctx.services.orders.orderWithHistory(ctx.testDb.db, id)).history;
+      const history = (await orderWithHistory(ctx.testDb.db, id)).history;
       expect(history.at(-1)!.changes).toEqual({
         status: ['expired', 'awaiting_payment'],
         checkout_session_id: [first.id, second.id],
@@ -597,7 +592,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
         () => post(body(id), `b-${id}`),
       );
       expect(second.statusCode).toBe(201);
-      const history = (await ctx.services.orders.orderWithHistory(ctx.testDb.db, id)).history;
+      const history = (await orderWithHistory(ctx.testDb.db, id)).history;
       expect(history.map((h) => h.to)).not.toContain('expired');
       expect(await count('outbox', `order_id = $1 and type = 'order.expired'`, [id])).toBe(0);
       expect(await order(id)).toMatchObject({
@@ -605,7 +600,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
         checkout_session_id: second.json().id,
       });
       // Held while the new session was being made; storing it woke the event, which now changes nothing.
-      await ctx.services.webhooks.processDue(10);
+      await ctx.modules.stripeEvents.applyDue();
       expect(await expiry()).toMatchObject({ status: 'done', reason: expect.stringMatching(/replaced/) });
       expect((await order(id)).status).toBe('awaiting_payment');
     });
@@ -619,23 +614,21 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
         protocol: 'http',
         maxNetworkRetries: 0,
       });
-      await withStripe(unreachable, async () => {
+      await withStripe(unreachable, async (modules) => {
         const failed = await post(body(id), `b-${id}`);
         expect(failed.statusCode).toBe(503);
         // Every try of the completer meets the same outage, until it gives the attempt up for good.
-        const completer = createWorkers(ctx.infra, ctx.services).find(
-          (w) => w.name === 'stripe-attempts-completer',
-        )!;
-        const pending = () => count('stripe_attempts', `order_id = $1 and status = 'pending'`, [id]);
+        const completer = moduleWorkers(modules).find((w) => w.name === 'stripe-calls-completer')!;
+        const pending = () => count('stripe_calls', `order_id = $1 and status = 'pending'`, [id]);
         for (let i = 0; i < 50 && (await pending()) > 0; i++) {
           await ctx.testDb.db.query(
-            `update stripe_attempts set next_attempt_at = now() where order_id = $1 and status = 'pending'`,
+            `update stripe_calls set next_attempt_at = now() where order_id = $1 and status = 'pending'`,
             [id],
           );
           await completer.runOnce();
         }
       });
-      expect(await count('stripe_attempts', `order_id = $1 and status = 'failed'`, [id])).toBe(1);
+      expect(await count('stripe_calls', `order_id = $1 and status = 'failed'`, [id])).toBe(1);
       expect((await ctx.infra.stripe.checkout.sessions.retrieve(first.id)).status).toBe('open');
 
       const third = await post(body(id), `c-${id}`);
@@ -686,14 +679,14 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
       const id = orderId();
       await post(body(id), `a-${id}`);
       await ctx.testDb.db.tx(async (q) => {
-        const o = (await ctx.services.orders.lockOrder(q, id))!;
-        await ctx.services.orders.changeOrder(q, o, { status: 'paid', amount_paid: 5000 }, 'test:paid');
+        const o = (await lockOrder(q, id))!;
+        await changeOrder(q, o, { status: 'paid', amount_paid: 5000 }, 'test:paid');
       });
       const res = await post(body(id), `b-${id}`);
       expect(res.statusCode).toBe(409);
       expect(res.json().error.code).toBe('order_already_paid');
       expect(await sessionsOf(id)).toHaveLength(1);
-      expect(await count('stripe_attempts', 'order_id = $1', [id])).toBe(1);
+      expect(await count('stripe_calls', 'order_id = $1', [id])).toBe(1);
     });
   });
 

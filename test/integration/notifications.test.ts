@@ -5,13 +5,16 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fromPg } from '../../src/adapters/postgres.js';
 import { loadConfig } from '../../src/config.js';
-import { createOutboxRelay } from '../../src/modules/notifications/notifications.relay.js';
-import { createNotificationsService } from '../../src/modules/notifications/notifications.service.js';
-import type { OrderPatch } from '../../src/modules/orders/orders.service.js';
+import type { Worker } from '../../src/jobs/index.js';
+import { createNotificationsModule, createOutboxRelay } from '../../src/modules/notifications/index.js';
+import type { OrderPatch } from '../../src/modules/orders/index.js';
+import {
+  changeOrder as applyChange,
+  createOrder as insertOrder,
+  lockOrder,
+} from '../../src/modules/orders/index.js';
+import { createModules, moduleWorkers } from '../../src/modules.js';
 import type { Db } from '../../src/ports/db.js';
-import { createServices } from '../../src/services.js';
-import { createWorkers } from '../../src/workers/index.js';
-import type { Worker } from '../../src/workers/runner.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { freePort } from '../helpers/cli.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -114,7 +117,7 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
 
   async function createOrder(id: string) {
     await db.tx((q) =>
-      ctx.services.orders.createOrder(
+      insertOrder(
         q,
         {
           id,
@@ -128,8 +131,8 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
   }
   async function changeOrder(id: string, patch: OrderPatch) {
     await db.tx(async (q) => {
-      const order = await ctx.services.orders.lockOrder(q, id);
-      await ctx.services.orders.changeOrder(q, order!, patch, `stripe:evt_${id}_${order!.seq + 1}`);
+      const order = await lockOrder(q, id);
+      await applyChange(q, order!, patch, `stripe:evt_${id}_${order!.seq + 1}`);
     });
   }
   async function orderThroughLifecycle(id: string) {
@@ -142,7 +145,7 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
   async function drain(relays: Worker[], maxRounds = 30) {
     for (let round = 1; round <= maxRounds; round++) {
       await Promise.all(relays.map((r) => r.runOnce()));
-      if ((await ctx.services.notifications.backlog()).pending === 0) return;
+      if ((await ctx.modules.notifications.backlog()).pending === 0) return;
       await makeDue();
     }
     throw new Error(`outbox not drained after ${maxRounds} rounds`);
@@ -284,7 +287,7 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
         ORDERS_WEBHOOK_SECRET: SECRET,
       }),
     };
-    const relay = createWorkers(infra, createServices(infra)).find((w) => w.name === 'outbox-relay')!;
+    const relay = moduleWorkers(createModules(infra)).find((w) => w.name === 'outbox-relay')!;
     const ids = [orderId('down'), orderId('down')];
     const failedBefore = (await metric('outbox_delivery_attempts_total{outcome="failed"}')) ?? 0;
     try {
@@ -394,7 +397,7 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
       })();
       const poll = async (relay: Worker) => {
         for (let i = 0; i < 2_000; i++) {
-          if (!producing && (await ctx.services.notifications.backlog()).pending === 0) return;
+          if (!producing && (await ctx.modules.notifications.backlog()).pending === 0) return;
           if ((await relay.runOnce()) === 0) await new Promise((r) => setTimeout(r, 5));
         }
         throw new Error('relays did not drain the outbox');
@@ -418,18 +421,17 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
     });
     const url = 'http://127.0.0.1:9/orders-webhook';
 
-    expect(createWorkers(ctx.infra, ctx.services).map((w) => w.name)).not.toContain('outbox-relay');
+    expect(moduleWorkers(ctx.modules).map((w) => w.name)).not.toContain('outbox-relay');
     const id = orderId('unsent');
     await createOrder(id);
-    expect(await ctx.services.notifications.backlog()).toMatchObject({ pending: 1 });
+    expect(await ctx.modules.notifications.backlog()).toMatchObject({ pending: 1 });
 
     expect(() => withEnv({ ORDERS_WEBHOOK_URL: url })).toThrow(/ORDERS_WEBHOOK_SECRET is required/);
     const badSecret = 'whsec_not*base64';
     let refusal: unknown;
     try {
-      createNotificationsService(
-        withEnv({ ORDERS_WEBHOOK_URL: url, ORDERS_WEBHOOK_SECRET: badSecret }),
-      ).relay();
+      const infra = withEnv({ ORDERS_WEBHOOK_URL: url, ORDERS_WEBHOOK_SECRET: badSecret });
+      createNotificationsModule({ ...infra, ordersWebhook: infra.config.ordersWebhook }).workers();
     } catch (err) {
       refusal = err;
     }
@@ -441,7 +443,7 @@ describe.each(BACKENDS)('order notifications on %s', (backend) => {
     await rx.listen();
     try {
       const infra = withEnv({ ORDERS_WEBHOOK_URL: rx.url, ORDERS_WEBHOOK_SECRET: SECRET });
-      const relay = createWorkers(infra, createServices(infra)).find((w) => w.name === 'outbox-relay')!;
+      const relay = moduleWorkers(createModules(infra)).find((w) => w.name === 'outbox-relay')!;
       await drain([relay]);
       expect(rx.accepted(id)).toEqual([1]);
     } finally {

@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrderPatch, OrderRow } from '../../src/modules/orders/index.js';
+import * as orders from '../../src/modules/orders/index.js';
 import { canTransition, ORDER_STATUSES, type OrderStatus } from '../../src/modules/orders/orders.machine.js';
-import {
-  createOrdersService,
-  type OrderPatch,
-  type OrderRow,
-} from '../../src/modules/orders/orders.service.js';
 import type { Queryable } from '../../src/ports/db.js';
 import { AppError } from '../../src/shared/errors.js';
 import { BACKENDS, openTestDb, type TestDb } from '../helpers/db.js';
@@ -39,7 +36,6 @@ const MOVE: Record<OrderStatus, OrderPatch> = {
 
 describe.each(BACKENDS)('order state machine in the database on %s', (backend) => {
   let testDb: TestDb;
-  const orders = createOrdersService();
   let n = 0;
 
   beforeAll(async () => {

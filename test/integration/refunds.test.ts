@@ -1,8 +1,9 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordAttempt, stripeIdempotencyKey } from '../../src/modules/attempts/attempts.service.js';
-import type { OrderRow } from '../../src/modules/orders/orders.service.js';
-import { createWorkers } from '../../src/workers/index.js';
+import type { OrderRow } from '../../src/modules/orders/index.js';
+import { changeOrder, getOrder, lockOrder, orderWithHistory } from '../../src/modules/orders/index.js';
+import { recordCall, stripeIdempotencyKey } from '../../src/modules/stripe-calls/index.js';
+import { moduleWorkers } from '../../src/modules.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { startCheckout } from '../helpers/checkout.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -47,9 +48,9 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
     const session = await ctx.infra.stripe.checkout.sessions.retrieve(sessionId);
     const paymentIntent = session.payment_intent as string;
     await ctx.testDb.db.tx(async (q) => {
-      const order = (await ctx.services.orders.lockOrder(q, id))!;
+      const order = (await lockOrder(q, id))!;
       if (order.status === 'awaiting_payment') {
-        await ctx.services.orders.changeOrder(
+        await changeOrder(
           q,
           order,
           { status: 'paid', amount_paid: total, payment_intent_id: paymentIntent },
@@ -68,7 +69,7 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
     Number(
       (
         await ctx.testDb.db.query<{ n: number }>(
-          `select count(*)::int as n from stripe_attempts where order_id = $1 and kind = 'refund'`,
+          `select count(*)::int as n from stripe_calls where order_id = $1 and kind = 'refund'`,
           [id],
         )
       ).rows[0]!.n,
@@ -142,7 +143,7 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
       failure_reason: 'expired_or_canceled_card',
     });
     const { payload, header } = signed(failure, ctx.infra.webhookSecrets[0]!);
-    const delivered = await ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+    const delivered = await ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
     expect(delivered.status).toBe('processed');
 
     const over = await refund(id, { amount: 5001 }, `b-${id}`);
@@ -151,7 +152,7 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
       code: 'refund_exceeds_balance',
       details: { balance: 5000, requested: 5001 },
     });
-    expect(await ctx.services.orders.getOrder(ctx.testDb.db, id)).toMatchObject({
+    expect(await getOrder(ctx.testDb.db, id)).toMatchObject({
       status: 'paid',
       amount_refunded: 0,
     });
@@ -182,9 +183,9 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
   it('refuses to refund an unpaid order and leaves amount_refunded to the webhook', async () => {
     const { id } = await paidOrder();
     expect((await refund(id, { amount: 500 }, `w-${id}`)).statusCode).toBe(201);
-    const order = (await ctx.services.orders.getOrder(ctx.testDb.db, id)) as OrderRow;
+    const order = (await getOrder(ctx.testDb.db, id)) as OrderRow;
     // Only the charge.refunded webhook (another module) may move amount_refunded; this route never does.
-    const history = (await ctx.services.orders.orderWithHistory(ctx.testDb.db, id)).history;
+    const history = (await orderWithHistory(ctx.testDb.db, id)).history;
     expect(history.some((h) => h.cause.startsWith('api:') && 'amount_refunded' in h.changes)).toBe(false);
     expect(order.amount_paid).toBe(5000);
 
@@ -209,21 +210,17 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
     const { id, paymentIntent } = await paidOrder();
     const params = { payment_intent: paymentIntent, amount: 700, metadata: { order_id: id } };
     const attempt = await ctx.testDb.db.tx((q) =>
-      recordAttempt(q, { kind: 'refund', orderId: id, requestId: null, amount: 700, params }),
+      recordCall(q, { kind: 'refund', orderId: id, requestId: null, amount: 700, params }),
     );
     // The crashed process got as far as Stripe's answer, and no further.
     const made = await ctx.infra.stripe.refunds.create(params, {
       idempotencyKey: stripeIdempotencyKey(attempt),
     });
-    await ctx.testDb.db.query('update stripe_attempts set next_attempt_at = now() where id = $1', [
-      attempt.id,
-    ]);
-    const completer = createWorkers(ctx.infra, ctx.services).find(
-      (w) => w.name === 'stripe-attempts-completer',
-    )!;
+    await ctx.testDb.db.query('update stripe_calls set next_attempt_at = now() where id = $1', [attempt.id]);
+    const completer = moduleWorkers(ctx.modules).find((w) => w.name === 'stripe-calls-completer')!;
     expect(await completer.runOnce()).toBeGreaterThanOrEqual(1);
     const { rows } = await ctx.testDb.db.query<{ status: string; stripe_object_id: string }>(
-      'select status, stripe_object_id from stripe_attempts where id = $1',
+      'select status, stripe_object_id from stripe_calls where id = $1',
       [attempt.id],
     );
     expect(rows[0]).toEqual({ status: 'done', stripe_object_id: made.id });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OrderRow } from '../../src/modules/orders/orders.service.js';
-import type { CommissionHooks } from '../../src/modules/webhooks/webhooks.commissions.js';
-import { createWebhooksService } from '../../src/modules/webhooks/webhooks.service.js';
+import type { OrderRow } from '../../src/modules/orders/index.js';
+import { getOrder } from '../../src/modules/orders/index.js';
+import type { PaymentFactSubscriber } from '../../src/modules/payments/index.js';
+import { createModules } from '../../src/modules.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { runCli } from '../helpers/cli.js';
 import { BACKENDS, urlWithSchema } from '../helpers/db.js';
@@ -28,9 +28,9 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
 
   const deliver = (e: FixtureEvent) => {
     const { payload, header } = signed(e, SECRET);
-    return ctx.services.webhooks.handleWebhookEvent(Buffer.from(payload), header);
+    return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
   };
-  const order = async (id: string) => (await ctx.services.orders.getOrder(ctx.testDb.db, id)) as OrderRow;
+  const order = async (id: string) => (await getOrder(ctx.testDb.db, id)) as OrderRow;
   const inbox = async (id: string) =>
     (
       await ctx.testDb.db.query<{
@@ -56,7 +56,7 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
     ).rows[0]!.n;
   async function newOrder(overrides: Partial<OrderFixture> = {}, opts: { withPaymentIntent?: boolean } = {}) {
     const fx = orderFixture(overrides);
-    await createOrderFor(ctx.services, fx, opts);
+    await createOrderFor(ctx.testDb.db, fx, opts);
     return fx;
   }
 
@@ -370,21 +370,15 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
   });
 
   describe('retries and dead letters', () => {
-    const failingHooks: CommissionHooks = {
-      async accrueCommission() {
-        throw new Error('the referral program is broken');
-      },
-      async reverseCommission() {},
+    const failingSubscriber: PaymentFactSubscriber = async (_q, fact) => {
+      if (fact.type === 'payment.captured') throw new Error('the referral program is broken');
     };
 
     it('retries a failing event with backoff, dead-letters it at the limit, and replays it', async () => {
-      const broken = createWebhooksService({
-        infra: ctx.infra,
-        orders: ctx.services.orders,
-        commissions: failingHooks,
-        log: pino({ level: 'silent' }),
-        options: { retry: { baseMs: 1, capMs: 1, maxAttempts: 3 } },
-      });
+      const broken = createModules(ctx.infra, {
+        factSubscribers: [failingSubscriber],
+        stripeEvents: { retry: { baseMs: 1, capMs: 1, maxAttempts: 3 } },
+      }).stripeEvents;
       const fx = await newOrder();
       const e = events.completed(fx);
       const { payload, header } = signed(e, SECRET);
@@ -394,14 +388,14 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
 
       for (let i = 0; (await inbox(e.id))?.status === 'pending' && i < 100; i++) {
         await new Promise((r) => setTimeout(r, 5));
-        await broken.processDue(10);
+        await broken.applyDue();
       }
       expect(await inbox(e.id)).toMatchObject({
         status: 'failed',
         attempts: 3,
         reason: 'retry limit reached: the referral program is broken',
       });
-      const failed = await ctx.services.webhooks.listEvents({ status: 'failed' });
+      const failed = await ctx.modules.stripeEvents.listEvents({ status: 'failed' });
       expect(failed.data.map((r) => r.id)).toContain(e.id);
 
       if (backend === 'postgres' && ctx.testDb.schema) {
@@ -421,20 +415,20 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
         expect(missing.code).toBe(1);
         expect(missing.stderr).toBe('payments-service: no event evt_not_there in the inbox\n');
       } else {
-        expect(await ctx.services.webhooks.replayEvent(e.id)).toEqual({
+        expect(await ctx.modules.stripeEvents.replayEvent(e.id)).toEqual({
           event_id: e.id,
           status: 'done',
           reason: null,
         });
       }
       expect((await order(fx.id)).status).toBe('paid');
-      expect(await ctx.services.webhooks.replayEvent(e.id)).toEqual({
+      expect(await ctx.modules.stripeEvents.replayEvent(e.id)).toEqual({
         event_id: e.id,
         status: 'done',
         reason: null,
       });
       expect((await history(fx.id)).map((r) => r.to_status)).toEqual(['awaiting_payment', 'paid']);
-      expect(await ctx.services.webhooks.replayEvent('evt_not_there')).toBeNull();
+      expect(await ctx.modules.stripeEvents.replayEvent('evt_not_there')).toBeNull();
     });
 
     it('publishes webhook metrics and the inbox backlog by status', async () => {

@@ -1,8 +1,7 @@
-import { pino } from 'pino';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noCommissionHooks } from '../../src/modules/webhooks/webhooks.commissions.js';
-import { createWebhooksService } from '../../src/modules/webhooks/webhooks.service.js';
+import { getOrder } from '../../src/modules/orders/index.js';
+import { createModules } from '../../src/modules.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
 import { createOrderFor, events, type FixtureEvent, orderFixture } from '../helpers/stripe-events.js';
@@ -27,18 +26,16 @@ describe.each(BACKENDS)('reconcile on %s', (backend) => {
 
   it('applies the missing events of every page oldest first, and counts the unreadable ones', async () => {
     const fx = orderFixture();
-    await createOrderFor(ctx.services, fx, { withPaymentIntent: false });
+    await createOrderFor(ctx.testDb.db, fx, { withPaymentIntent: false });
     const base = Math.floor(Date.now() / 1000) - 60;
     // The refund is newer than the payment it refunds but lists a page earlier: applied first, it would wait.
     const paid = { ...events.completed(fx), created: base };
     const refund = { ...events.chargeRefunded(fx, 2000), created: base + 10 };
     const junk = { ...events.completed(fx), created: base + 5, data: {} } as unknown as FixtureEvent;
-    const webhooks = createWebhooksService({
-      infra: { ...ctx.infra, stripe: stripeListing([[refund, junk], [paid]]) },
-      orders: ctx.services.orders,
-      commissions: noCommissionHooks,
-      log: pino({ level: 'silent' }),
-    });
+    const webhooks = createModules({
+      ...ctx.infra,
+      stripe: stripeListing([[refund, junk], [paid]]),
+    }).stripeEvents;
 
     const summary = await webhooks.reconcile({ since: new Date((base - 60) * 1000) });
     expect(summary).toMatchObject({
@@ -55,10 +52,10 @@ describe.each(BACKENDS)('reconcile on %s', (backend) => {
     );
     expect(rows).toEqual(
       [paid, refund]
-        .map((e) => ({ id: e.id, status: 'done', attempts: 0 }))
+        .map((e) => ({ id: e.id, status: 'done', attempts: 1 }))
         .sort((a, b) => (a.id < b.id ? -1 : 1)),
     );
-    expect(await ctx.services.orders.getOrder(ctx.testDb.db, fx.id)).toMatchObject({
+    expect(await getOrder(ctx.testDb.db, fx.id)).toMatchObject({
       status: 'partially_refunded',
       amount_paid: 5000,
       amount_refunded: 2000,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, forbidden } from '../../shared/errors.js';
-import type { AuthService, Principal, Role } from './auth.service.js';
+import type { Principal, Role } from './auth.keys.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,17 +16,19 @@ const unauthenticated = () =>
  * Reads `Authorization: Bearer <key>` on every request. A missing header leaves the request anonymous (public
  * routes need none); a header with an unknown key is refused at once, so a typo never looks like "no access".
  */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { auth: AuthService }) => {
-  app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (req) => {
-    const header = req.headers.authorization;
-    if (!header) return;
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const principal = match?.[1] ? await opts.auth.authenticate(match[1]) : null;
-    if (!principal) throw unauthenticated();
-    req.principal = principal;
-  });
-});
+export const authPlugin = fp(
+  async (app: FastifyInstance, opts: { authenticate: (key: string) => Promise<Principal | null> }) => {
+    app.decorateRequest('principal', null);
+    app.addHook('onRequest', async (req) => {
+      const header = req.headers.authorization;
+      if (!header) return;
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      const principal = match?.[1] ? await opts.authenticate(match[1]) : null;
+      if (!principal) throw unauthenticated();
+      req.principal = principal;
+    });
+  },
+);
 
 /**
  * A route's role check: 401 without a key, 403 when the key's role is not among `roles`. Register it as the

@@ -1,7 +1,6 @@
 import { formatAmount } from '../../shared/money.js';
-import type { OrderStatus } from '../orders/orders.machine.js';
-import type { OrderRow } from '../orders/orders.service.js';
-import type { SessionSeen } from './checkout.service.js';
+import type { OrderRow, OrderStatus } from '../orders/index.js';
+import type { SessionSeen } from './checkout.sessions.js';
 
 /**
  * The default success and cancel pages a buyer's browser lands on after Stripe Checkout. They show what the

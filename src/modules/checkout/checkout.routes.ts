@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Services } from '../../services.js';
 import { amountProblem, currencyProblem, lineItemsTotal, totalProblem } from '../../shared/money.js';
-import { requireRole } from '../auth/auth.plugin.js';
-import { OrderIdSchema } from '../orders/orders.routes.js';
+import { requireRole } from '../auth/index.js';
+import { OrderIdSchema } from '../orders/index.js';
+import type { CheckoutInput, CheckoutSessionView } from './checkout.create.js';
 import { renderCancelPage, renderSuccessPage } from './checkout.pages.js';
+import type { SessionSeen } from './checkout.sessions.js';
 
 /** Stripe Checkout takes at most 100 line items in payment mode. */
 const MAX_LINE_ITEMS = 100;
@@ -72,7 +73,16 @@ const CheckoutSessionSchema = z.object({
   expires_at: z.number().int(),
 });
 
-export async function checkoutRoutes(app: FastifyInstance, { services }: { services: Services }) {
+/** What the routes call: the module's own functions, bound to its dependencies. */
+export interface CheckoutActions {
+  createSession(
+    input: CheckoutInput,
+    request: { cause: string; requestId: string | null },
+  ): Promise<CheckoutSessionView>;
+  describeSession(sessionId: string): Promise<SessionSeen>;
+}
+
+export const checkoutRoutes = (checkout: CheckoutActions) => async (app: FastifyInstance) => {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post(
@@ -89,7 +99,7 @@ export async function checkoutRoutes(app: FastifyInstance, { services }: { servi
       },
     },
     async (req, reply) => {
-      const view = await services.checkout.createSession(req.body, {
+      const view = await checkout.createSession(req.body, {
         cause: `api:${req.id}`,
         requestId: req.idempotency?.id ?? null,
       });
@@ -109,7 +119,7 @@ export async function checkoutRoutes(app: FastifyInstance, { services }: { servi
       },
     },
     async (req, reply) => {
-      const seen = await services.checkout.describeSession(req.query.session_id);
+      const seen = await checkout.describeSession(req.query.session_id);
       return reply
         .code(seen.order ? 200 : 404)
         .type('text/html; charset=utf-8')
@@ -129,4 +139,4 @@ export async function checkoutRoutes(app: FastifyInstance, { services }: { servi
     },
     async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderCancelPage()),
   );
-}
+};

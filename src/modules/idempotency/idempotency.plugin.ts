@@ -1,12 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Queryable } from '../../ports/db.js';
 import { AppError, validationFailed } from '../../shared/errors.js';
 import {
+  claimKey,
+  completeKey,
+  forgetKey,
   type HeldKey,
-  type IdempotencyService,
   parseIdempotencyKey,
+  releaseKey,
   requestFingerprint,
-} from './idempotency.service.js';
+} from './idempotency.keys.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,107 +33,106 @@ declare module 'fastify' {
  * Not stored: 400 (the request was refused before doing anything, so a corrected one may use the key), 429,
  * 5xx and retryable errors (a retry may succeed: the key keeps its fingerprint and is free at once).
  */
-export const idempotencyPlugin = fp(
-  async (app: FastifyInstance, opts: { idempotency: IdempotencyService }) => {
-    const service = opts.idempotency;
-    const fingerprints = new WeakMap<FastifyRequest, string>();
-    const retryable = new WeakSet<FastifyRequest>();
+export const idempotencyPlugin = fp(async (app: FastifyInstance, opts: { db: Queryable }) => {
+  const { db } = opts;
+  const fingerprints = new WeakMap<FastifyRequest, string>();
+  const retryable = new WeakSet<FastifyRequest>();
 
-    const fingerprint = async (req: FastifyRequest) => {
-      if (req.headers['idempotency-key'] !== undefined) {
-        fingerprints.set(req, requestFingerprint(req.method, req.url, req.body));
+  const fingerprint = async (req: FastifyRequest) => {
+    if (req.headers['idempotency-key'] !== undefined) {
+      fingerprints.set(req, requestFingerprint(req.method, req.url, req.body));
+    }
+  };
+
+  const claim = async (req: FastifyRequest, reply: FastifyReply) => {
+    const header = req.headers['idempotency-key'];
+    if (header === undefined || header === '') {
+      if (req.routeOptions.config.idempotency === 'required') {
+        throw new AppError(
+          400,
+          'idempotency_key_missing',
+          'this request moves money or reaches Stripe: send an Idempotency-Key header',
+        );
       }
-    };
-
-    const claim = async (req: FastifyRequest, reply: FastifyReply) => {
-      const header = req.headers['idempotency-key'];
-      if (header === undefined || header === '') {
-        if (req.routeOptions.config.idempotency === 'required') {
-          throw new AppError(
-            400,
-            'idempotency_key_missing',
-            'this request moves money or reaches Stripe: send an Idempotency-Key header',
-          );
-        }
+      return;
+    }
+    // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in.
+    if (!req.principal) return;
+    const key = parseIdempotencyKey(Array.isArray(header) ? (header[0] ?? '') : header);
+    if (!key) {
+      throw validationFailed('the Idempotency-Key header is invalid', {
+        'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
+      });
+    }
+    const result = await claimKey(
+      db,
+      req.principal.keyId,
+      key,
+      fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body),
+    );
+    switch (result.kind) {
+      case 'held':
+        req.idempotency = result.key;
         return;
-      }
-      // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in.
-      if (!req.principal) return;
-      const key = parseIdempotencyKey(Array.isArray(header) ? (header[0] ?? '') : header);
-      if (!key) {
-        throw validationFailed('the Idempotency-Key header is invalid', {
-          'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
-        });
-      }
-      const result = await service.claim(
-        req.principal.keyId,
-        key,
-        fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body),
-      );
-      switch (result.kind) {
-        case 'held':
-          req.idempotency = result.key;
-          return;
-        case 'replay':
-          reply.code(result.status).header('idempotent-replayed', 'true').type(result.type).send(result.body);
-          return reply;
-        case 'reused':
-          throw new AppError(
-            422,
-            'idempotency_key_reused',
-            'this Idempotency-Key was used for a different request',
-            {
-              details: { idempotency_key: key },
-            },
-          );
-        case 'in_use':
-          throw new AppError(
-            409,
-            'idempotency_key_in_use',
-            'a request with this Idempotency-Key is still in progress',
-            {
-              details: { idempotency_key: key },
-              retryable: true,
-            },
-          );
-      }
-    };
+      case 'replay':
+        reply.code(result.status).header('idempotent-replayed', 'true').type(result.type).send(result.body);
+        return reply;
+      case 'reused':
+        throw new AppError(
+          422,
+          'idempotency_key_reused',
+          'this Idempotency-Key was used for a different request',
+          {
+            details: { idempotency_key: key },
+          },
+        );
+      case 'in_use':
+        throw new AppError(
+          409,
+          'idempotency_key_in_use',
+          'a request with this Idempotency-Key is still in progress',
+          {
+            details: { idempotency_key: key },
+            retryable: true,
+          },
+        );
+    }
+  };
 
-    const noteRetryable = async (req: FastifyRequest, _reply: FastifyReply, err: unknown) => {
-      if (err instanceof AppError && err.retryable) retryable.add(req);
-    };
+  const noteRetryable = async (req: FastifyRequest, _reply: FastifyReply, err: unknown) => {
+    if (err instanceof AppError && err.retryable) retryable.add(req);
+  };
 
-    const store = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-      const held = req.idempotency;
-      if (!held) return payload;
-      req.idempotency = null;
-      const status = reply.statusCode;
-      try {
-        if (status === 400) await service.forget(held);
-        else if (status >= 500 || status === 429 || retryable.has(req) || typeof payload !== 'string') {
-          await service.release(held);
-        } else {
-          const type = String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8');
-          await service.complete(held, { status, type, body: payload });
-        }
-      } catch (err) {
-        // The response still goes out; the key stays in flight until its lease ends, then a retry takes it over.
-        req.log.warn({ err }, 'could not store the idempotent response');
+  const store = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const held = req.idempotency;
+    if (!held) return payload;
+    req.idempotency = null;
+    const status = reply.statusCode;
+    try {
+      if (status === 400) await forgetKey(db, held);
+      else if (status >= 500 || status === 429 || retryable.has(req) || typeof payload !== 'string') {
+        await releaseKey(db, held);
+      } else {
+        const type = String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8');
+        await completeKey(db, held, { status, type, body: payload });
       }
-      return payload;
-    };
+    } catch (err) {
+      // The response still goes out; the key stays in flight until its lease ends, then a retry takes it over.
+      req.log.warn({ err }, 'could not store the idempotent response');
+    }
+    return payload;
+  };
 
-    app.decorateRequest('idempotency', null);
-    app.addHook('onRoute', (route: RouteOptions) => {
-      const methods = Array.isArray(route.method) ? route.method : [route.method];
-      if (!methods.includes('POST')) return;
-      route.preValidation = [...hooks(route.preValidation), fingerprint];
-      route.preHandler = [...hooks(route.preHandler), claim];
-      route.onError = [...hooks(route.onError), noteRetryable];
-      route.onSend = [...hooks(route.onSend), store];
-    });
-  },
-);
+  app.decorateRequest('idempotency', null);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST')) return;
+    route.preValidation = [...hooks(route.preValidation), fingerprint];
+    route.preHandler = [...hooks(route.preHandler), claim];
+    route.onError = [...hooks(route.onError), noteRetryable];
+    route.onSend = [...hooks(route.onSend), store];
+  });
+});
 
 // biome-ignore lint/suspicious/noExplicitAny: route hooks come in several Fastify hook types.
 const hooks = (h: any): any[] => (h === undefined ? [] : Array.isArray(h) ? h : [h]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIdempotencyKey, requestFingerprint } from './idempotency.service.js';
+import { parseIdempotencyKey, requestFingerprint } from './idempotency.keys.js';
 
 describe('Idempotency-Key header', () => {
   it('takes a bare token (Stripe style) or an sf-string (IETF draft style)', () => {

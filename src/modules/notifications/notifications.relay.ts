@@ -1,8 +1,8 @@
 import { Webhook } from 'standardwebhooks';
+import { queueWorker, type Worker } from '../../jobs/index.js';
 import type { Db } from '../../ports/db.js';
-import { NOTIFICATION_RETRY, type RetryPolicy, retryDelayMs } from '../../shared/backoff.js';
-import type { Worker } from '../../workers/runner.js';
-import { type ClaimedMessage, claimDue, markDelivered, markFailed } from './notifications.sql.js';
+import { NOTIFICATION_RETRY, type RetryPolicy } from '../../shared/backoff.js';
+import { type ClaimedMessage, markDelivered, OUTBOX_QUEUE } from './notifications.sql.js';
 
 // Receivers are expected to acknowledge and queue (Standard Webhooks guidance), which takes milliseconds;
 // 10 s allows for a cold start or a slow network while keeping a hung receiver from holding a worker long.
@@ -11,7 +11,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 // the message while the first still counts it as in flight. 20 s beyond the timeout covers a database write
 // stuck behind a busy pool (its connect timeout is 3 s) many times over; it is also how long a message
 // claimed by a relay that crashed waits before another relay picks it up.
-const LEASE_MARGIN_SECONDS = 20;
+const LEASE_MARGIN_MS = 20_000;
 // Messages of different orders are sent in parallel within a batch. 20 bounds the sockets one relay opens
 // against a struggling receiver, and still drains ~20 messages per round trip per relay.
 const BATCH_SIZE = 20;
@@ -36,8 +36,6 @@ export interface OutboxRelayOptions {
   onAttempt?: (outcome: 'delivered' | 'failed') => void;
 }
 
-type Outcome = { ok: true } | { ok: false; error: string };
-
 /**
  * Delivers the outbox to the Orders service (CONTRACT §4), at least once, signed with the Standard Webhooks
  * scheme. Every attempt of a message carries the same `webhook-id` (the message id) and the same body, with
@@ -46,21 +44,21 @@ type Outcome = { ok: true } | { ok: false; error: string };
  * retry with capped exponential backoff and full jitter. Messages are never given up on: the order's next
  * messages wait for them, and the backlog shows in `outbox_pending_messages` / `outbox_oldest_pending_seconds`.
  *
- * Any number of relays, in any number of processes, may run on one database (see `claimDue`). Due times are
- * read from the database's clock, so relays on hosts whose clocks disagree still agree on what is due.
+ * Any number of relays, in any number of processes, may run on one database: the outbox is a queue of the
+ * job mechanism (src/jobs, and OUTBOX_QUEUE for the per-order ordering).
  */
 export function createOutboxRelay(opts: OutboxRelayOptions): Worker {
   const webhook = signer(opts.secret);
-  const retry = opts.retry ?? NOTIFICATION_RETRY;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
-  const leaseSeconds = Math.ceil(timeoutMs / 1000) + LEASE_MARGIN_SECONDS;
-  const random = opts.random ?? Math.random;
 
-  async function send(message: ClaimedMessage): Promise<Outcome> {
+  /** One try of one message; throws what the receiver or the network said when it was not a 2xx. */
+  async function send(message: ClaimedMessage): Promise<void> {
     const body = JSON.stringify(message.payload);
     const sentAt = new Date();
+    let res: Response;
+    let answer: string;
     try {
-      const res = await fetch(opts.url, {
+      res = await fetch(opts.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -75,40 +73,30 @@ export function createOutboxRelay(opts: OutboxRelayOptions): Worker {
         signal: AbortSignal.timeout(timeoutMs),
       });
       // Read (part of) the answer inside the same timeout, which also frees the connection for reuse.
-      const answer = await textPrefix(res, ERROR_BODY_CHARS);
-      if (res.status >= 200 && res.status < 300) return { ok: true };
-      return { ok: false, error: `HTTP ${res.status}${answer ? `: ${answer}` : ''}` };
+      answer = await textPrefix(res, ERROR_BODY_CHARS);
     } catch (err) {
-      return { ok: false, error: describeFailure(err, timeoutMs) };
+      opts.onAttempt?.('failed');
+      throw new Error(describeFailure(err, timeoutMs));
     }
+    const ok = res.status >= 200 && res.status < 300;
+    opts.onAttempt?.(ok ? 'delivered' : 'failed');
+    if (!ok) throw new Error(`HTTP ${res.status}${answer ? `: ${answer}` : ''}`);
+    await opts.db.query(markDelivered(message.id, message.attempts));
   }
 
-  async function attempt(message: ClaimedMessage): Promise<void> {
-    const outcome = await send(message);
-    if (outcome.ok) {
-      await opts.db.query(markDelivered(message.id, message.attempts));
-    } else {
-      const delayMs = retryDelayMs(message.attempts, retry, random);
-      await opts.db.query(markFailed(message.id, message.attempts, outcome.error, delayMs / 1000));
-    }
-    opts.onAttempt?.(outcome.ok ? 'delivered' : 'failed');
-  }
-
-  return {
+  return queueWorker<ClaimedMessage>({
     name: 'outbox-relay',
+    db: opts.db,
+    queue: OUTBOX_QUEUE,
+    policy: opts.retry ?? NOTIFICATION_RETRY,
+    batchSize: opts.batchSize ?? BATCH_SIZE,
+    leaseMs: timeoutMs + LEASE_MARGIN_MS,
     idleMs: IDLE_MS,
-    async runOnce() {
-      const { rows } = await opts.db.query<ClaimedMessage>(
-        claimDue(opts.batchSize ?? BATCH_SIZE, leaseSeconds),
-      );
-      // Every attempt finishes (and records its result) before a failure to record one is reported; a result
-      // that could not be recorded leaves the message leased, so it is sent again once the lease runs out.
-      const settled = await Promise.allSettled(rows.map(attempt));
-      const failure = settled.find((s) => s.status === 'rejected');
-      if (failure) throw failure.reason;
-      return rows.length;
-    },
-  };
+    parallel: true,
+    keyOf: (message) => message.id,
+    run: send,
+    ...(opts.random ? { random: opts.random } : {}),
+  });
 }
 
 /**

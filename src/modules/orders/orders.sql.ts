@@ -99,13 +99,8 @@ export const insertOrderEvent = (e: {
   values: [e.orderId, e.seq, e.from, e.to, JSON.stringify(e.changes), e.cause],
 });
 
-export const insertOutbox = (m: {
-  id: string;
-  orderId: string;
-  seq: number;
-  type: string;
-  payload: unknown;
-}): Sql => ({
-  text: `insert into outbox (id, order_id, seq, type, payload) values ($1, $2, $3, $4, $5::jsonb)`,
-  values: [m.id, m.orderId, m.seq, m.type, JSON.stringify(m.payload)],
+/** The newest order charged through this PaymentIntent (events that name only the PaymentIntent). */
+export const selectOrderIdByPaymentIntent = (paymentIntentId: string): Sql => ({
+  text: `select id from orders where payment_intent_id = $1 order by created_at desc limit 1`,
+  values: [paymentIntentId],
 });

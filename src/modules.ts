@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { Infra } from './compose.js';
+import type { Worker } from './jobs/index.js';
+import { createAuthModule } from './modules/auth/index.js';
+import { createCheckoutModule } from './modules/checkout/index.js';
+import { createIdempotencyModule } from './modules/idempotency/index.js';
+import type { ServiceModule } from './modules/module.js';
+import { createNotificationsModule } from './modules/notifications/index.js';
+import { createOpsModule } from './modules/ops/index.js';
+import { createOrdersModule } from './modules/orders/index.js';
+import { createPaymentsModule, type PaymentFactSubscriber } from './modules/payments/index.js';
+import { createStripeCallsModule, type PhaseHooks } from './modules/stripe-calls/index.js';
+import {
+  createStripeEventsModule,
+  type InboxOptions,
+  type ReconcileSchedule,
+  registerEventsCommands,
+  type WithEvents,
+} from './modules/stripe-events/index.js';
+
+/**
+ * The one list of modules. Each is built here from only the dependencies it needs; the app takes their hooks
+ * and routes, `serve` and `worker` their workers, and the CLI their commands from this file alone. Adding a
+ * module (the referral programme, say) means a `create…Module` call below, its entry in `list`, and, if it
+ * has commands, a line in `registerModuleCommands`. docs/architecture.md shows where everything else goes.
+ */
+
+/** What tests and `npm run bench` may change in how the modules are built; production passes none. */
+export interface ModuleOptions {
+  /** Who hears of each payment fact, besides the modules below (tests subscribe to watch the seam). */
+  factSubscribers?: readonly PaymentFactSubscriber[];
+  stripeEvents?: Partial<InboxOptions>;
+  reconcileSchedule?: ReconcileSchedule;
+  /** How often each instance asks whether a periodic job is due. */
+  periodicCheckMs?: number;
+  checkoutHooks?: PhaseHooks;
+}
+
+export function createModules(infra: Infra, options: ModuleOptions = {}) {
+  const { db, stripe, config, registry, log } = infra;
+  const auth = createAuthModule({ db });
+  const idempotency = createIdempotencyModule({ db });
+  const ops = createOpsModule({ checks: infra.checks, registry });
+  const notifications = createNotificationsModule({ db, registry, ordersWebhook: config.ordersWebhook });
+  const orders = createOrdersModule({ db });
+  const checkout = createCheckoutModule({
+    db,
+    stripe,
+    publicUrl: config.publicUrl,
+    ...(options.checkoutHooks ? { hooks: options.checkoutHooks } : {}),
+  });
+  const payments = createPaymentsModule({ db, stripe, subscribers: options.factSubscribers ?? [] });
+  const stripeCalls = createStripeCallsModule({
+    db,
+    specs: { checkout_session: checkout.callSpec, refund: payments.refundCallSpec },
+  });
+  const stripeEvents = createStripeEventsModule({
+    db,
+    lock: infra.lock,
+    kv: infra.kv,
+    stripe,
+    registry,
+    log,
+    applier: payments.applier,
+    webhookSecrets: infra.webhookSecrets,
+    toleranceSeconds: config.webhookToleranceSeconds,
+    // Events from the other mode are someone else's: a live key never acts on test events and vice versa.
+    livemode: /^(sk|rk)_live_/.test(config.stripeSecretKey ?? ''),
+    ...(options.stripeEvents ? { options: options.stripeEvents } : {}),
+    ...(options.reconcileSchedule ? { reconcileSchedule: options.reconcileSchedule } : {}),
+    ...(options.periodicCheckMs ? { periodicCheckMs: options.periodicCheckMs } : {}),
+  });
+  // Hooks first (authentication, then Idempotency-Key), then every module's routes, in this order.
+  const list: ServiceModule[] = [
+    auth,
+    idempotency,
+    ops,
+    orders,
+    stripeEvents,
+    checkout,
+    payments,
+    notifications,
+    stripeCalls,
+  ];
+  return {
+    auth,
+    idempotency,
+    ops,
+    notifications,
+    orders,
+    checkout,
+    payments,
+    stripeCalls,
+    stripeEvents,
+    list,
+  };
+}
+
+export type Modules = ReturnType<typeof createModules>;
+
+/** Every module's background work, for `serve` and `worker`. */
+export const moduleWorkers = (modules: Modules): Worker[] => modules.list.flatMap((m) => m.workers?.() ?? []);
+
+/** Opens the dependencies and the modules for one command, runs `use`, and closes them again. */
+export type OpenModules = <T>(
+  use: (modules: Modules) => Promise<T>,
+  opts?: { needsStripe?: boolean },
+) => Promise<T>;
+
+/** The modules' own sub-commands. */
+export function registerModuleCommands(program: Command, open: OpenModules): void {
+  const withEvents: WithEvents = (use, opts) => open((m) => use(m.stripeEvents), opts);
+  registerEventsCommands(program, withEvents);
+}

@@ -1,0 +1,28 @@
+import type { OrderRow } from './orders.types.js';
+
+/** The order as the API and notifications show it (CONTRACT §3), without history. */
+export function toOrderView(
+  o: OrderRow,
+  referral: { affiliate_id: string | null; commission_id: string | null } | null = null,
+) {
+  return {
+    id: o.id,
+    status: o.status,
+    dispute_status: o.dispute_status,
+    currency: o.currency,
+    amount_total: o.amount_total,
+    amount_paid: o.amount_paid,
+    amount_refunded: o.amount_refunded,
+    customer_email: o.customer_email,
+    checkout_session_id: o.checkout_session_id,
+    payment_intent_id: o.payment_intent_id,
+    referral: o.referral_code
+      ? {
+          code: o.referral_code,
+          affiliate_id: referral?.affiliate_id ?? null,
+          commission_id: referral?.commission_id ?? null,
+        }
+      : null,
+    flags: o.flags,
+  };
+}

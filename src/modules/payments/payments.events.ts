@@ -1,0 +1,136 @@
+import type Stripe from 'stripe';
+import type { Queryable } from '../../ports/db.js';
+import { lockOrder, orderIdByPaymentIntent } from '../orders/index.js';
+import type {
+  AppliedOutcome,
+  ApplyStep,
+  EventApplier,
+  InboxEvent,
+  OrderResolution,
+} from '../stripe-events/index.js';
+import { disputeChanged } from './payments.disputes.js';
+import { type PaymentFactSubscriber, raiseFact } from './payments.facts.js';
+import type {
+  HandlerContext,
+  HandlerResult,
+  OrderEventHandler,
+  OrderLocator,
+  RecordingHandler,
+} from './payments.handler.js';
+import { ORDER_ID_METADATA_KEY } from './payments.objects.js';
+import { chargeRefunded, chargeSucceeded, refundChanged } from './payments.refunds.js';
+import {
+  asyncPaymentFailed,
+  asyncPaymentSucceeded,
+  checkoutCompleted,
+  checkoutExpired,
+  paymentIntentFailed,
+  paymentIntentSucceeded,
+} from './payments.sessions.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: each handler reads its own object type.
+type AnyHandler = OrderEventHandler<any> | RecordingHandler<any>;
+
+/** Every event type the payments domain acts on (DESIGN §3). Anything else is recorded and ignored. */
+const HANDLERS: Readonly<Record<string, AnyHandler>> = {
+  'checkout.session.completed': checkoutCompleted,
+  'checkout.session.async_payment_succeeded': asyncPaymentSucceeded,
+  'checkout.session.async_payment_failed': asyncPaymentFailed,
+  'checkout.session.expired': checkoutExpired,
+  'payment_intent.succeeded': paymentIntentSucceeded,
+  'payment_intent.payment_failed': paymentIntentFailed,
+  'charge.succeeded': chargeSucceeded,
+  'charge.refunded': chargeRefunded,
+  'refund.created': refundChanged,
+  'refund.updated': refundChanged,
+  'charge.dispute.created': disputeChanged,
+  'charge.dispute.closed': disputeChanged,
+};
+
+export interface PaymentEventsDeps {
+  stripe: Stripe;
+  subscribers: readonly PaymentFactSubscriber[];
+}
+
+/** The order id Stripe's metadata carries for a PaymentIntent or Charge; null when Stripe has no such object. */
+async function orderIdAtStripe(stripe: Stripe, locator: OrderLocator): Promise<string | null> {
+  try {
+    let paymentIntentId = locator.paymentIntentId;
+    if (!paymentIntentId && locator.chargeId) {
+      const charge: Stripe.Charge = await stripe.charges.retrieve(locator.chargeId);
+      const fromCharge = charge.metadata?.[ORDER_ID_METADATA_KEY];
+      if (fromCharge) return fromCharge;
+      paymentIntentId =
+        typeof charge.payment_intent === 'string'
+          ? charge.payment_intent
+          : (charge.payment_intent?.id ?? null);
+    }
+    if (!paymentIntentId) return null;
+    const pi: Stripe.PaymentIntent = await stripe.paymentIntents.retrieve(paymentIntentId);
+    return pi.metadata?.[ORDER_ID_METADATA_KEY] ?? null;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'resource_missing') return null;
+    throw err;
+  }
+}
+
+/**
+ * Finds and locks the event's order, then lets the handler change it. The order is named by the event, found
+ * by its PaymentIntent here, or, failing both, looked up at Stripe outside the transaction (`lookup`).
+ */
+async function applyToOrder(
+  deps: PaymentEventsDeps,
+  ctx: HandlerContext,
+  handler: OrderEventHandler<unknown>,
+  object: unknown,
+  resolved: OrderResolution | undefined,
+): Promise<ApplyStep> {
+  const locator = handler.locate(object);
+  let orderId = resolved ? resolved.orderId : locator.orderId;
+  if (!orderId && !resolved && locator.paymentIntentId)
+    orderId = await orderIdByPaymentIntent(ctx.q, locator.paymentIntentId);
+  if (!orderId && !resolved && (locator.paymentIntentId || locator.chargeId))
+    return { lookup: async () => ({ orderId: await orderIdAtStripe(deps.stripe, locator) }) };
+  if (!orderId) {
+    const named = locator.paymentIntentId ?? locator.chargeId;
+    const reason = named
+      ? `no order of this service is linked to ${named}, here or at Stripe`
+      : 'the event names no order';
+    return { status: 'ignored', reason, orderId: null };
+  }
+  const order = await lockOrder(ctx.q, orderId);
+  if (!order) return { status: 'ignored', reason: `order ${orderId} is unknown to this service`, orderId };
+  return withOrder(await handler.apply(ctx, order, object), order.id);
+}
+
+function withOrder(result: HandlerResult, orderId: string | null): AppliedOutcome {
+  if (result.status === 'done') return { ...result, orderId };
+  if (result.status === 'deferred' && orderId) return { ...result, orderId };
+  if (result.status === 'deferred') throw new Error(`a deferral needs an order to wait on: ${result.reason}`);
+  return { ...result, orderId };
+}
+
+/** The payments domain as the Stripe event inbox sees it: one function per event family, by type. */
+export function paymentEventApplier(deps: PaymentEventsDeps): EventApplier {
+  return {
+    types: Object.keys(HANDLERS),
+    async apply(q: Queryable, event: InboxEvent, resolved) {
+      const handler = HANDLERS[event.type];
+      if (!handler)
+        return { status: 'ignored', reason: `${event.type} events are not handled`, orderId: null };
+      const parsed = handler.schema.safeParse(event.object);
+      if (!parsed.success) {
+        const problem = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        return { status: 'failed', reason: `unreadable ${event.type} object: ${problem}`, orderId: null };
+      }
+      const ctx: HandlerContext = {
+        q,
+        eventId: event.id,
+        cause: `stripe:${event.id}`,
+        raise: (fact) => raiseFact(deps.subscribers, q, fact),
+      };
+      if ('record' in handler) return withOrder(await handler.record(ctx, parsed.data), null);
+      return applyToOrder(deps, ctx, handler, parsed.data, resolved);
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import type { Logger } from 'pino';
+import type { Db } from '../../ports/db.js';
+import type { Kv } from '../../ports/kv.js';
+import type { Lock } from '../../ports/lock.js';
+import type { StripeEventsMetrics } from './stripe-events.metrics.js';
+import { type InboxStatus, SETTLED, selectEventStatus } from './stripe-events.sql.js';
+
+/**
+ * The seed's WebhookIdempotencyService, with its names and its flow — check seen → lock → re-check →
+ * process → mark complete → release — and with the guarantee moved to PostgreSQL (DESIGN §3):
+ *
+ * - "seen" is the Kv marker (Redis), then the inbox row's status. The marker is a cache written after the
+ *   commit; losing it costs one database read.
+ * - the lock (Redis `SET NX PX`, or in-process) only keeps two workers from doing the same work at once.
+ *   The processor itself locks the inbox row and skips a row already settled, so an expired lock, a Redis
+ *   outage or a second instance can waste work but never apply an event twice.
+ * - every Redis failure degrades to PostgreSQL alone: logged once per outage, counted, never fatal.
+ */
+
+/** How long the "already processed" marker is kept: Stripe stops retrying an event after 3 days. */
+export const EVENT_EXPIRY_DAYS = 7;
+/**
+ * How long one worker may hold an event before another may try: far above the few milliseconds an event
+ * takes, so it expires only for a stalled or dead holder, and short enough that such an event is taken over
+ * well before Stripe's next retry.
+ */
+export const LOCK_TIMEOUT_SECONDS = 30;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What the processor reports: the inbox row's status after it ran, and whether it found it already settled. */
+export interface ProcessResult {
+  status: InboxStatus;
+  reason: string | null;
+  /** The row was settled before this processor got to it: someone else did the work. */
+  settledBefore: boolean;
+  orderId: string | null;
+  /** The order moved in a way that events deferred on it may now apply. */
+  wake: boolean;
+}
+
+export type IdempotentOutcome =
+  | { kind: 'duplicate' }
+  /** Another worker holds the event; it will settle it (or its lock expires and a retry does). */
+  | { kind: 'locked' }
+  | { kind: 'processed'; result: ProcessResult };
+
+/** A held event lock. `token` is null when Redis was unreachable and PostgreSQL alone guards the event. */
+export interface EventLock {
+  token: string | null;
+}
+
+export interface IdempotencyDeps {
+  db: Db;
+  lock: Lock;
+  kv: Kv;
+  metrics: Pick<StripeEventsMetrics, 'redisFallbacks' | 'lockContention' | 'processingSeconds'>;
+  log: Logger;
+  /** Defaults to LOCK_TIMEOUT_SECONDS; tests shorten it to make a lock expire under a slow processor. */
+  lockTimeoutMs?: number;
+}
+
+const markerKey = (eventId: string) => `stripe:event:${eventId}`;
+const lockKey = (eventId: string) => `stripe:event:${eventId}`;
+
+export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
+  const lockTimeoutMs = deps.lockTimeoutMs ?? LOCK_TIMEOUT_SECONDS * 1000;
+  let degraded = false;
+  /**
+   * The newest lock this instance took per event, for the seed's one-argument `releaseEventLock(eventId)`.
+   * The flow below passes its own lock instead, so two holders in one process never release each other's.
+   */
+  const held = new Map<string, EventLock>();
+
+  /** Runs a Redis call; on failure logs (once per outage), counts, and returns `fallback`. */
+  async function orFallback<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      const value = await call();
+      if (degraded) {
+        degraded = false;
+        deps.log.info(
+          { operation },
+          'Redis answers again: event locks and processed markers are back in use',
+        );
+      }
+      return value;
+    } catch (err) {
+      deps.metrics.redisFallbacks.inc({ operation });
+      if (!degraded) {
+        degraded = true;
+        deps.log.warn(
+          { err, operation },
+          'Redis unavailable: webhook events are guarded by PostgreSQL alone',
+        );
+      }
+      return fallback;
+    }
+  }
+
+  const service = {
+    EVENT_EXPIRY_DAYS,
+    LOCK_TIMEOUT_SECONDS,
+    lockTimeoutMs,
+
+    /** True once the event is settled (applied, ignored or dead-lettered): the marker, else the inbox row. */
+    async isDuplicateEvent(eventId: string): Promise<boolean> {
+      if ((await orFallback('get_marker', () => deps.kv.get(markerKey(eventId)), null)) !== null) return true;
+      const row = (await deps.db.query<{ status: InboxStatus }>(selectEventStatus(eventId))).rows[0];
+      return row !== undefined && SETTLED.includes(row.status);
+    },
+
+    /** The lock, or null when another worker holds it. When Redis is down: a lock with no token. */
+    async acquireEventLock(eventId: string): Promise<EventLock | null> {
+      const token = await orFallback<string | null | undefined>(
+        'acquire_lock',
+        () => deps.lock.acquire(lockKey(eventId), lockTimeoutMs),
+        undefined,
+      );
+      if (token === null) return null;
+      const lock = { token: token ?? null };
+      held.set(eventId, lock);
+      return lock;
+    },
+
+    /**
+     * Compare-and-delete: removes the lock only while `lock` still holds it. A holder whose lock expired and
+     * was taken over releases nothing, so it cannot free the new holder's lock. True when it released.
+     */
+    async releaseEventLock(
+      eventId: string,
+      lock: EventLock | undefined = held.get(eventId),
+    ): Promise<boolean> {
+      if (lock && held.get(eventId) === lock) held.delete(eventId);
+      const token = lock?.token ?? null;
+      if (token === null) return false;
+      return orFallback('release_lock', () => deps.lock.release(lockKey(eventId), token), false);
+    },
+
+    /** Writes the "processed" marker after the commit; a cache in front of the inbox row, kept EVENT_EXPIRY_DAYS. */
+    async markEventProcessed(eventId: string, eventType: string): Promise<void> {
+      await orFallback(
+        'set_marker',
+        () => deps.kv.set(markerKey(eventId), eventType, EVENT_EXPIRY_DAYS * DAY_MS),
+        undefined,
+      );
+    },
+
+    /** Drops the marker, for `events replay` of an event that was ignored. */
+    async forgetEvent(eventId: string): Promise<void> {
+      await orFallback('del_marker', () => deps.kv.del(markerKey(eventId)), undefined);
+    },
+
+    /**
+     * check seen → lock → re-check → process → mark complete → release. `processor` runs the event's one
+     * transaction and reports the inbox row's status; it must itself skip a row that is already settled.
+     */
+    async handleEventWithIdempotency(
+      eventId: string,
+      eventType: string,
+      processor: () => Promise<ProcessResult>,
+    ): Promise<IdempotentOutcome> {
+      if (await service.isDuplicateEvent(eventId)) return { kind: 'duplicate' };
+      const lock = await service.acquireEventLock(eventId);
+      if (!lock) {
+        deps.metrics.lockContention.inc();
+        return { kind: 'locked' };
+      }
+      try {
+        // The holder before us may have finished between our check and our lock.
+        if (await service.isDuplicateEvent(eventId)) return { kind: 'duplicate' };
+        const stop = deps.metrics.processingSeconds.startTimer({ type: eventType });
+        let result: ProcessResult;
+        try {
+          result = await processor();
+        } finally {
+          stop();
+        }
+        if (result.settledBefore) return { kind: 'duplicate' };
+        if (result.status === 'done' || result.status === 'ignored')
+          await service.markEventProcessed(eventId, eventType);
+        return { kind: 'processed', result };
+      } finally {
+        await service.releaseEventLock(eventId, lock);
+      }
+    },
+  };
+  return service;
+}
+
+export type WebhookIdempotencyService = ReturnType<typeof createWebhookIdempotencyService>;

@@ -1,0 +1,224 @@
+import type { Logger } from 'pino';
+import { type QueuePolicy, retryLater } from '../../jobs/index.js';
+import type { Db, Queryable } from '../../ports/db.js';
+import { isDatabaseUnavailable } from '../../shared/errors.js';
+import type { AppliedOutcome, ApplyStep, EventApplier, OrderResolution } from './stripe-events.applier.js';
+import type { StripeEvent } from './stripe-events.envelope.js';
+import type {
+  IdempotentOutcome,
+  ProcessResult,
+  WebhookIdempotencyService,
+} from './stripe-events.idempotency.js';
+import type { StripeEventsMetrics } from './stripe-events.metrics.js';
+import {
+  deferEvent,
+  INBOX_QUEUE,
+  type InboxRow,
+  insertEvent,
+  lockEvent,
+  SETTLED,
+  settleEvent,
+  wakeDeferred,
+} from './stripe-events.sql.js';
+
+/** How the inbox spaces the tries of one event, and when it becomes a dead letter. */
+export interface InboxOptions {
+  lockTimeoutMs: number;
+  retry: QueuePolicy & { maxAttempts: number };
+  /**
+   * A new row is left to the delivery that recorded it for this long before a retry worker may take it: the
+   * inline try normally settles it in milliseconds, and the lock's lifetime is how long a live try may take.
+   */
+  firstTryLeaseMs: number;
+  nowSeconds: () => number;
+}
+
+/** What the inbox's functions share: built once by the module, passed to each. */
+export interface InboxContext {
+  db: Db;
+  applier: EventApplier;
+  idempotency: WebhookIdempotencyService;
+  metrics: StripeEventsMetrics;
+  log: Logger;
+  options: InboxOptions;
+  /** Events from the other mode are someone else's: a live key never acts on test events and vice versa. */
+  expectedLivemode: boolean;
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
+
+/** Records a verified event unless it is already there; true when this call inserted it. */
+export async function recordEvent(
+  ctx: InboxContext,
+  event: StripeEvent,
+  payloadJson: string,
+  source: 'webhook' | 'reconcile',
+): Promise<boolean> {
+  const { rows } = await ctx.db.query(
+    insertEvent({
+      id: event.id,
+      type: event.type,
+      livemode: event.livemode,
+      created: event.created,
+      payloadJson,
+      source,
+      leaseMs: ctx.options.firstTryLeaseMs,
+    }),
+  );
+  return rows.length > 0;
+}
+
+const alreadySettled = (row: Pick<InboxRow, 'status' | 'reason' | 'order_id'>): ProcessResult => ({
+  status: row.status,
+  reason: row.reason,
+  settledBefore: true,
+  orderId: row.order_id,
+  wake: false,
+});
+
+/** Writes what the try came to, in the event's transaction. A deferral past the limit dead-letters the event. */
+async function settle(
+  ctx: InboxContext,
+  q: Queryable,
+  row: InboxRow,
+  outcome: AppliedOutcome,
+): Promise<ProcessResult> {
+  const result = { settledBefore: false, orderId: outcome.orderId ?? row.order_id, wake: false };
+  if (outcome.status !== 'deferred') {
+    await q.query(settleEvent(row.id, outcome.status, outcome.reason, outcome.orderId));
+    return {
+      ...result,
+      status: outcome.status,
+      reason: outcome.reason,
+      wake: outcome.status === 'done' && outcome.wake,
+    };
+  }
+  await q.query(deferEvent(row.id, outcome.reason, outcome.orderId));
+  const verdict = await retryLater(
+    q,
+    INBOX_QUEUE,
+    ctx.options.retry,
+    { key: row.id, attempts: row.attempts },
+    { error: null, deadLetterReason: `retry limit reached while ${outcome.reason}` },
+  );
+  return verdict === 'dead'
+    ? { ...result, status: 'failed', reason: `retry limit reached while ${outcome.reason}` }
+    : { ...result, status: 'deferred', reason: outcome.reason };
+}
+
+type Step =
+  | { kind: 'result'; result: ProcessResult }
+  | { kind: 'lookup'; lookup: () => Promise<OrderResolution> };
+
+/**
+ * The event's one transaction: lock the inbox row (skip it if settled), let the applier do the event's work,
+ * and settle the row. The applier may ask for a lookup at Stripe instead, which runs outside the transaction.
+ */
+async function applyInTx(
+  ctx: InboxContext,
+  q: Queryable,
+  eventId: string,
+  resolved: OrderResolution | undefined,
+): Promise<Step> {
+  const row = (await q.query<InboxRow>(lockEvent(eventId))).rows[0];
+  if (!row) throw new Error(`event ${eventId} is not in the inbox`);
+  if (SETTLED.includes(row.status)) return { kind: 'result', result: alreadySettled(row) };
+  let step: ApplyStep;
+  if (row.livemode !== ctx.expectedLivemode) {
+    const mode = (live: boolean) => (live ? 'live' : 'test');
+    step = {
+      status: 'ignored',
+      reason: `a ${mode(row.livemode)}-mode event, and this service uses a ${mode(ctx.expectedLivemode)}-mode key`,
+      orderId: null,
+    };
+  } else {
+    const object = (row.payload.data as { object: unknown }).object;
+    step = await ctx.applier.apply(q, { id: row.id, type: row.type, object }, resolved);
+  }
+  if ('lookup' in step) {
+    if (resolved) throw new Error('the order was looked up at Stripe and still needs a lookup');
+    return { kind: 'lookup', lookup: step.lookup };
+  }
+  return { kind: 'result', result: await settle(ctx, q, row, step) };
+}
+
+/** A try that failed without an answer (a bug, Stripe unreachable): back off, or dead-letter at the limit. */
+async function recordFailure(ctx: InboxContext, eventId: string, err: unknown): Promise<ProcessResult> {
+  return ctx.db.tx(async (q) => {
+    const row = (await q.query<InboxRow>(lockEvent(eventId))).rows[0];
+    if (!row) throw err;
+    if (SETTLED.includes(row.status)) return alreadySettled(row);
+    const deadLetterReason = `retry limit reached: ${errorText(err)}`;
+    const verdict = await retryLater(
+      q,
+      INBOX_QUEUE,
+      ctx.options.retry,
+      { key: row.id, attempts: row.attempts },
+      { error: errorText(err), deadLetterReason },
+    );
+    return verdict === 'dead'
+      ? {
+          status: 'failed',
+          reason: deadLetterReason,
+          settledBefore: false,
+          orderId: row.order_id,
+          wake: false,
+        }
+      : { status: row.status, reason: row.reason, settledBefore: false, orderId: row.order_id, wake: false };
+  });
+}
+
+/**
+ * The processor the idempotency flow runs: the event's transaction, safe to run twice. A database that is
+ * unavailable propagates (nothing can be recorded; the caller retries later); any other failure is recorded on
+ * the row and retried.
+ */
+export async function processEvent(ctx: InboxContext, eventId: string, type: string): Promise<ProcessResult> {
+  let result: ProcessResult;
+  try {
+    let step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, undefined));
+    if (step.kind === 'lookup') {
+      const resolved = await step.lookup();
+      step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, resolved));
+    }
+    if (step.kind !== 'result') throw new Error('unreachable: a second lookup was refused above');
+    result = step.result;
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) throw err;
+    ctx.log.warn({ err, event_id: eventId, type }, 'applying a Stripe event failed; it will be retried');
+    result = await recordFailure(ctx, eventId, err);
+  }
+  if (!result.settledBefore) {
+    const counter = {
+      done: ctx.metrics.processed,
+      ignored: ctx.metrics.ignored,
+      deferred: ctx.metrics.deferred,
+      failed: ctx.metrics.failed,
+      pending: undefined,
+    }[result.status];
+    counter?.inc({ type });
+  }
+  return result;
+}
+
+/**
+ * Applies one event under the idempotency flow, then the events that were waiting on its order (a refund that
+ * came before the payment), oldest first, so a reordered history settles without waiting for backoff.
+ */
+export async function applyEvent(
+  ctx: InboxContext,
+  eventId: string,
+  type: string,
+): Promise<IdempotentOutcome> {
+  const outcome = await ctx.idempotency.handleEventWithIdempotency(eventId, type, () =>
+    processEvent(ctx, eventId, type),
+  );
+  if (outcome.kind === 'processed' && outcome.result.wake && outcome.result.orderId) {
+    const { rows } = await ctx.db.query<{ id: string; type: string; stripe_created_at: Date }>(
+      wakeDeferred(outcome.result.orderId),
+    );
+    rows.sort((a, b) => new Date(a.stripe_created_at).getTime() - new Date(b.stripe_created_at).getTime());
+    for (const waiting of rows) await applyEvent(ctx, waiting.id, waiting.type);
+  }
+  return outcome;
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { DeliveryAnswer } from './stripe-events.delivery.js';
+
+/** CONTRACT §3: Stripe's payloads stay far below this; anything larger is not from Stripe. */
+export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+
+const DeliveryAnswerSchema = z.object({
+  received: z.literal(true),
+  event_id: z.string(),
+  status: z.enum(['processed', 'duplicate', 'ignored', 'queued']),
+});
+
+/**
+ * `POST /webhooks/stripe`. Registered as its own (encapsulated) plugin so that this route alone receives the
+ * body as raw bytes, whatever its content type: the signature covers the exact bytes, and a body parsed and
+ * re-serialised would no longer match them.
+ */
+export const webhookRoutes =
+  (handleWebhookEvent: (payload: Buffer, sigHeader: string) => Promise<DeliveryAnswer>) =>
+  async (app: FastifyInstance) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) =>
+      done(null, body),
+    );
+    app.withTypeProvider<ZodTypeProvider>().post(
+      '/webhooks/stripe',
+      {
+        bodyLimit: WEBHOOK_BODY_LIMIT,
+        schema: {
+          tags: ['webhooks'],
+          summary: 'Stripe webhook endpoint (signed with Stripe-Signature)',
+          security: [],
+          response: { 200: DeliveryAnswerSchema },
+        },
+      },
+      async (req) => {
+        const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const header = req.headers['stripe-signature'];
+        // Sent twice, the header is ambiguous; treated as missing.
+        return handleWebhookEvent(payload, typeof header === 'string' ? header : '');
+      },
+    );
+  };
