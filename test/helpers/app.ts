@@ -4,6 +4,7 @@ import { composeInfra, type Infra } from '../../src/compose.js';
 import { loadConfig } from '../../src/config.js';
 import { createKey, type Role } from '../../src/modules/auth/index.js';
 import { createModules, type ModuleOptions, type Modules } from '../../src/modules.js';
+import type { Db } from '../../src/ports/db.js';
 import { freePort } from './cli.js';
 import { type Backend, openTestDb, type TestDb } from './db.js';
 import { TEST_REDIS_URL } from './services.js';
@@ -35,6 +36,8 @@ export async function createTestContext(
     /** Listen on a real port (`ctx.url`) as well as answering `app.inject`. */
     listen?: boolean;
     modules?: ModuleOptions;
+    /** Wraps the test database as the service sees it (to count its statements, say). */
+    wrapDb?: (db: Db) => Db;
   } = {},
 ): Promise<TestContext> {
   const testDb = await openTestDb(backend);
@@ -47,7 +50,8 @@ export async function createTestContext(
     ...(backend === 'postgres' ? { REDIS_URL: TEST_REDIS_URL } : {}),
     ...opts.env,
   });
-  const infra = await composeInfra(config, { db: testDb.db, startEmulator: opts.emulator ?? false });
+  const db = opts.wrapDb ? opts.wrapDb(testDb.db) : testDb.db;
+  const infra = await composeInfra(config, { db, startEmulator: opts.emulator ?? false });
   const modules = createModules(infra, opts.modules);
   const app = await buildApp({ infra, modules, logger: false, extraRoutes: opts.extraRoutes ?? [] });
   if (port) await app.listen({ port, host: '127.0.0.1' });

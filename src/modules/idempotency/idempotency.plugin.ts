@@ -23,6 +23,98 @@ declare module 'fastify' {
   }
 }
 
+/** What the hooks share for the app's lifetime. */
+interface KeyHooks {
+  db: Queryable;
+  /** The fingerprint of each request's body as sent, taken before validation reshapes it. */
+  fingerprints: WeakMap<FastifyRequest, string>;
+  /** Requests that failed in a way a retry may fix (AppError.retryable). */
+  retryable: WeakSet<FastifyRequest>;
+}
+
+function fingerprintBody(h: KeyHooks, req: FastifyRequest): void {
+  if (req.headers['idempotency-key'] !== undefined) {
+    h.fingerprints.set(req, requestFingerprint(req.method, req.url, req.body));
+  }
+}
+
+/** The key in the header, or null when there is none; refuses a route that requires one, or a bad key. */
+function keyOfRequest(req: FastifyRequest): string | null {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined || header === '') {
+    if (req.routeOptions.config.idempotency === 'required') {
+      throw new AppError(
+        400,
+        'idempotency_key_missing',
+        'this request moves money or reaches Stripe: send an Idempotency-Key header',
+      );
+    }
+    return null;
+  }
+  const key = parseIdempotencyKey(Array.isArray(header) ? (header[0] ?? '') : header);
+  if (!key) {
+    throw validationFailed('the Idempotency-Key header is invalid', {
+      'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
+    });
+  }
+  return key;
+}
+
+async function claimForRequest(h: KeyHooks, req: FastifyRequest, reply: FastifyReply) {
+  const key = keyOfRequest(req);
+  // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in.
+  if (key === null || !req.principal) return;
+  const fingerprint = h.fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body);
+  const result = await claimKey(h.db, req.principal.keyId, key, fingerprint);
+  switch (result.kind) {
+    case 'held':
+      req.idempotency = result.key;
+      return;
+    case 'replay':
+      reply.code(result.status).header('idempotent-replayed', 'true').type(result.type).send(result.body);
+      return reply;
+    case 'reused':
+      throw new AppError(
+        422,
+        'idempotency_key_reused',
+        'this Idempotency-Key was used for a different request',
+        {
+          details: { idempotency_key: key },
+        },
+      );
+    case 'in_use':
+      throw new AppError(
+        409,
+        'idempotency_key_in_use',
+        'a request with this Idempotency-Key is still in progress',
+        {
+          details: { idempotency_key: key },
+          retryable: true,
+        },
+      );
+  }
+}
+
+async function storeResponse(h: KeyHooks, req: FastifyRequest, reply: FastifyReply, payload: unknown) {
+  const held = req.idempotency;
+  if (!held) return payload;
+  req.idempotency = null;
+  const status = reply.statusCode;
+  try {
+    if (status === 400) await forgetKey(h.db, held);
+    else if (status >= 500 || status === 429 || h.retryable.has(req) || typeof payload !== 'string') {
+      await releaseKey(h.db, held);
+    } else {
+      const type = String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8');
+      await completeKey(h.db, held, { status, type, body: payload });
+    }
+  } catch (err) {
+    // The response still goes out; the key stays in flight until its lease ends, then a retry takes it over.
+    req.log.warn({ err }, 'could not store the idempotent response');
+  }
+  return payload;
+}
+
 /**
  * `Idempotency-Key` on our API (IETF draft, CONTRACT §3), added to every `POST` route as it is registered:
  * honoured where sent, required where the route says `config: { idempotency: 'required' }`.
@@ -34,94 +126,14 @@ declare module 'fastify' {
  * 5xx and retryable errors (a retry may succeed: the key keeps its fingerprint and is free at once).
  */
 export const idempotencyPlugin = fp(async (app: FastifyInstance, opts: { db: Queryable }) => {
-  const { db } = opts;
-  const fingerprints = new WeakMap<FastifyRequest, string>();
-  const retryable = new WeakSet<FastifyRequest>();
-
-  const fingerprint = async (req: FastifyRequest) => {
-    if (req.headers['idempotency-key'] !== undefined) {
-      fingerprints.set(req, requestFingerprint(req.method, req.url, req.body));
-    }
-  };
-
-  const claim = async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers['idempotency-key'];
-    if (header === undefined || header === '') {
-      if (req.routeOptions.config.idempotency === 'required') {
-        throw new AppError(
-          400,
-          'idempotency_key_missing',
-          'this request moves money or reaches Stripe: send an Idempotency-Key header',
-        );
-      }
-      return;
-    }
-    // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in.
-    if (!req.principal) return;
-    const key = parseIdempotencyKey(Array.isArray(header) ? (header[0] ?? '') : header);
-    if (!key) {
-      throw validationFailed('the Idempotency-Key header is invalid', {
-        'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
-      });
-    }
-    const result = await claimKey(
-      db,
-      req.principal.keyId,
-      key,
-      fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body),
-    );
-    switch (result.kind) {
-      case 'held':
-        req.idempotency = result.key;
-        return;
-      case 'replay':
-        reply.code(result.status).header('idempotent-replayed', 'true').type(result.type).send(result.body);
-        return reply;
-      case 'reused':
-        throw new AppError(
-          422,
-          'idempotency_key_reused',
-          'this Idempotency-Key was used for a different request',
-          {
-            details: { idempotency_key: key },
-          },
-        );
-      case 'in_use':
-        throw new AppError(
-          409,
-          'idempotency_key_in_use',
-          'a request with this Idempotency-Key is still in progress',
-          {
-            details: { idempotency_key: key },
-            retryable: true,
-          },
-        );
-    }
-  };
-
+  const h: KeyHooks = { db: opts.db, fingerprints: new WeakMap(), retryable: new WeakSet() };
+  const fingerprint = async (req: FastifyRequest) => fingerprintBody(h, req);
+  const claim = (req: FastifyRequest, reply: FastifyReply) => claimForRequest(h, req, reply);
   const noteRetryable = async (req: FastifyRequest, _reply: FastifyReply, err: unknown) => {
-    if (err instanceof AppError && err.retryable) retryable.add(req);
+    if (err instanceof AppError && err.retryable) h.retryable.add(req);
   };
-
-  const store = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const held = req.idempotency;
-    if (!held) return payload;
-    req.idempotency = null;
-    const status = reply.statusCode;
-    try {
-      if (status === 400) await forgetKey(db, held);
-      else if (status >= 500 || status === 429 || retryable.has(req) || typeof payload !== 'string') {
-        await releaseKey(db, held);
-      } else {
-        const type = String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8');
-        await completeKey(db, held, { status, type, body: payload });
-      }
-    } catch (err) {
-      // The response still goes out; the key stays in flight until its lease ends, then a retry takes it over.
-      req.log.warn({ err }, 'could not store the idempotent response');
-    }
-    return payload;
-  };
+  const store = (req: FastifyRequest, reply: FastifyReply, payload: unknown) =>
+    storeResponse(h, req, reply, payload);
 
   app.decorateRequest('idempotency', null);
   app.addHook('onRoute', (route: RouteOptions) => {

@@ -63,128 +63,140 @@ export interface IdempotencyDeps {
 const markerKey = (eventId: string) => `stripe:event:${eventId}`;
 const lockKey = (eventId: string) => `stripe:event:${eventId}`;
 
-export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
-  const lockTimeoutMs = deps.lockTimeoutMs ?? LOCK_TIMEOUT_SECONDS * 1000;
-  let degraded = false;
+/** The service's dependencies and the little state one instance keeps. */
+interface Guard extends IdempotencyDeps {
+  lockTimeoutMs: number;
+  /** Redis failed last time: the next success is logged as the end of the outage. */
+  degraded: boolean;
   /**
    * The newest lock this instance took per event, for the seed's one-argument `releaseEventLock(eventId)`.
-   * The flow below passes its own lock instead, so two holders in one process never release each other's.
+   * The flow passes its own lock instead, so two holders in one process never release each other's.
    */
-  const held = new Map<string, EventLock>();
+  held: Map<string, EventLock>;
+}
 
-  /** Runs a Redis call; on failure logs (once per outage), counts, and returns `fallback`. */
-  async function orFallback<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
-    try {
-      const value = await call();
-      if (degraded) {
-        degraded = false;
-        deps.log.info(
-          { operation },
-          'Redis answers again: event locks and processed markers are back in use',
-        );
-      }
-      return value;
-    } catch (err) {
-      deps.metrics.redisFallbacks.inc({ operation });
-      if (!degraded) {
-        degraded = true;
-        deps.log.warn(
-          { err, operation },
-          'Redis unavailable: webhook events are guarded by PostgreSQL alone',
-        );
-      }
-      return fallback;
+/** Runs a Redis call; on failure logs (once per outage), counts, and returns `fallback`. */
+async function orFallback<T>(g: Guard, operation: string, call: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    const value = await call();
+    if (g.degraded) {
+      g.degraded = false;
+      g.log.info({ operation }, 'Redis answers again: event locks and processed markers are back in use');
     }
+    return value;
+  } catch (err) {
+    g.metrics.redisFallbacks.inc({ operation });
+    if (!g.degraded) {
+      g.degraded = true;
+      g.log.warn({ err, operation }, 'Redis unavailable: webhook events are guarded by PostgreSQL alone');
+    }
+    return fallback;
   }
+}
 
-  const service = {
+/** True once the event is settled (applied, ignored or dead-lettered): the marker, else the inbox row. */
+async function isDuplicateEvent(g: Guard, eventId: string): Promise<boolean> {
+  if ((await orFallback(g, 'get_marker', () => g.kv.get(markerKey(eventId)), null)) !== null) return true;
+  const row = (await g.db.query<{ status: InboxStatus }>(selectEventStatus(eventId))).rows[0];
+  return row !== undefined && SETTLED.includes(row.status);
+}
+
+/** The lock, or null when another worker holds it. When Redis is down: a lock with no token. */
+async function acquireEventLock(g: Guard, eventId: string): Promise<EventLock | null> {
+  const token = await orFallback<string | null | undefined>(
+    g,
+    'acquire_lock',
+    () => g.lock.acquire(lockKey(eventId), g.lockTimeoutMs),
+    undefined,
+  );
+  if (token === null) return null;
+  const lock = { token: token ?? null };
+  g.held.set(eventId, lock);
+  return lock;
+}
+
+/**
+ * Compare-and-delete: removes the lock only while `lock` still holds it. A holder whose lock expired and was
+ * taken over releases nothing, so it cannot free the new holder's lock. True when it released.
+ */
+async function releaseEventLock(g: Guard, eventId: string, lock = g.held.get(eventId)): Promise<boolean> {
+  if (lock && g.held.get(eventId) === lock) g.held.delete(eventId);
+  const token = lock?.token ?? null;
+  if (token === null) return false;
+  return orFallback(g, 'release_lock', () => g.lock.release(lockKey(eventId), token), false);
+}
+
+/** Writes the "processed" marker after the commit; a cache in front of the inbox row, kept EVENT_EXPIRY_DAYS. */
+async function markEventProcessed(g: Guard, eventId: string, eventType: string): Promise<void> {
+  await orFallback(
+    g,
+    'set_marker',
+    () => g.kv.set(markerKey(eventId), eventType, EVENT_EXPIRY_DAYS * DAY_MS),
+    undefined,
+  );
+}
+
+/**
+ * check seen → lock → re-check → process → mark complete → release. `processor` runs the event's one
+ * transaction and reports the inbox row's status; it must itself skip a row that is already settled.
+ */
+async function handleEventWithIdempotency(
+  g: Guard,
+  eventId: string,
+  eventType: string,
+  processor: () => Promise<ProcessResult>,
+): Promise<IdempotentOutcome> {
+  if (await isDuplicateEvent(g, eventId)) return { kind: 'duplicate' };
+  const lock = await acquireEventLock(g, eventId);
+  if (!lock) {
+    g.metrics.lockContention.inc();
+    return { kind: 'locked' };
+  }
+  try {
+    // The holder before us may have finished between our check and our lock.
+    if (await isDuplicateEvent(g, eventId)) return { kind: 'duplicate' };
+    const stop = g.metrics.processingSeconds.startTimer({ type: eventType });
+    let result: ProcessResult;
+    try {
+      result = await processor();
+    } finally {
+      stop();
+    }
+    if (result.settledBefore) return { kind: 'duplicate' };
+    if (result.status === 'done' || result.status === 'ignored')
+      await markEventProcessed(g, eventId, eventType);
+    return { kind: 'processed', result };
+  } finally {
+    await releaseEventLock(g, eventId, lock);
+  }
+}
+
+/** The seed's service, its methods bound to one instance's dependencies and state. */
+export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
+  const g: Guard = {
+    ...deps,
+    lockTimeoutMs: deps.lockTimeoutMs ?? LOCK_TIMEOUT_SECONDS * 1000,
+    degraded: false,
+    held: new Map(),
+  };
+  return {
     EVENT_EXPIRY_DAYS,
     LOCK_TIMEOUT_SECONDS,
-    lockTimeoutMs,
-
-    /** True once the event is settled (applied, ignored or dead-lettered): the marker, else the inbox row. */
-    async isDuplicateEvent(eventId: string): Promise<boolean> {
-      if ((await orFallback('get_marker', () => deps.kv.get(markerKey(eventId)), null)) !== null) return true;
-      const row = (await deps.db.query<{ status: InboxStatus }>(selectEventStatus(eventId))).rows[0];
-      return row !== undefined && SETTLED.includes(row.status);
-    },
-
-    /** The lock, or null when another worker holds it. When Redis is down: a lock with no token. */
-    async acquireEventLock(eventId: string): Promise<EventLock | null> {
-      const token = await orFallback<string | null | undefined>(
-        'acquire_lock',
-        () => deps.lock.acquire(lockKey(eventId), lockTimeoutMs),
-        undefined,
-      );
-      if (token === null) return null;
-      const lock = { token: token ?? null };
-      held.set(eventId, lock);
-      return lock;
-    },
-
-    /**
-     * Compare-and-delete: removes the lock only while `lock` still holds it. A holder whose lock expired and
-     * was taken over releases nothing, so it cannot free the new holder's lock. True when it released.
-     */
-    async releaseEventLock(
-      eventId: string,
-      lock: EventLock | undefined = held.get(eventId),
-    ): Promise<boolean> {
-      if (lock && held.get(eventId) === lock) held.delete(eventId);
-      const token = lock?.token ?? null;
-      if (token === null) return false;
-      return orFallback('release_lock', () => deps.lock.release(lockKey(eventId), token), false);
-    },
-
-    /** Writes the "processed" marker after the commit; a cache in front of the inbox row, kept EVENT_EXPIRY_DAYS. */
-    async markEventProcessed(eventId: string, eventType: string): Promise<void> {
-      await orFallback(
-        'set_marker',
-        () => deps.kv.set(markerKey(eventId), eventType, EVENT_EXPIRY_DAYS * DAY_MS),
-        undefined,
-      );
-    },
-
+    lockTimeoutMs: g.lockTimeoutMs,
+    isDuplicateEvent: (eventId: string) => isDuplicateEvent(g, eventId),
+    acquireEventLock: (eventId: string) => acquireEventLock(g, eventId),
+    releaseEventLock: (eventId: string, lock?: EventLock) =>
+      releaseEventLock(g, eventId, lock ?? g.held.get(eventId)),
+    markEventProcessed: (eventId: string, eventType: string) => markEventProcessed(g, eventId, eventType),
     /** Drops the marker, for `events replay` of an event that was ignored. */
-    async forgetEvent(eventId: string): Promise<void> {
-      await orFallback('del_marker', () => deps.kv.del(markerKey(eventId)), undefined);
-    },
-
-    /**
-     * check seen → lock → re-check → process → mark complete → release. `processor` runs the event's one
-     * transaction and reports the inbox row's status; it must itself skip a row that is already settled.
-     */
-    async handleEventWithIdempotency(
+    forgetEvent: (eventId: string) =>
+      orFallback(g, 'del_marker', () => g.kv.del(markerKey(eventId)), undefined),
+    handleEventWithIdempotency: (
       eventId: string,
       eventType: string,
       processor: () => Promise<ProcessResult>,
-    ): Promise<IdempotentOutcome> {
-      if (await service.isDuplicateEvent(eventId)) return { kind: 'duplicate' };
-      const lock = await service.acquireEventLock(eventId);
-      if (!lock) {
-        deps.metrics.lockContention.inc();
-        return { kind: 'locked' };
-      }
-      try {
-        // The holder before us may have finished between our check and our lock.
-        if (await service.isDuplicateEvent(eventId)) return { kind: 'duplicate' };
-        const stop = deps.metrics.processingSeconds.startTimer({ type: eventType });
-        let result: ProcessResult;
-        try {
-          result = await processor();
-        } finally {
-          stop();
-        }
-        if (result.settledBefore) return { kind: 'duplicate' };
-        if (result.status === 'done' || result.status === 'ignored')
-          await service.markEventProcessed(eventId, eventType);
-        return { kind: 'processed', result };
-      } finally {
-        await service.releaseEventLock(eventId, lock);
-      }
-    },
+    ) => handleEventWithIdempotency(g, eventId, eventType, processor),
   };
-  return service;
 }
 
 export type WebhookIdempotencyService = ReturnType<typeof createWebhookIdempotencyService>;
