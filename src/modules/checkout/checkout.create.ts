@@ -261,10 +261,10 @@ export function checkoutCallSpec(
  */
 export async function createCheckoutSession(
   deps: CheckoutDeps,
+  spec: StripeCallSpec<CheckoutParams, Stripe.Checkout.Session, CheckoutSessionView>,
   input: CheckoutInput,
   request: CallRequest,
 ): Promise<CheckoutSessionView> {
-  const spec = checkoutCallSpec(deps.stripe);
   const run = () =>
     runInPhases(
       deps.db,

@@ -41,16 +41,17 @@ export interface CheckoutModuleDeps {
 }
 
 export function createCheckoutModule(deps: CheckoutModuleDeps) {
+  const callSpec = checkoutCallSpec(deps.stripe);
   const actions = {
     createSession: (input: CheckoutInput, request: CallRequest) =>
-      createCheckoutSession(deps, input, request),
+      createCheckoutSession(deps, callSpec, input, request),
     describeSession: (sessionId: string) => describeSession(deps.db, deps.stripe, sessionId),
   };
   return defineModule({
     name: 'checkout',
     ...actions,
     /** How the completer finishes a Checkout Session call a crash left pending. */
-    callSpec: checkoutCallSpec(deps.stripe),
+    callSpec,
     routes: checkoutRoutes(actions),
   });
 }

@@ -33,15 +33,16 @@ export interface PaymentsDeps {
 }
 
 export function createPaymentsModule(deps: PaymentsDeps) {
+  const callSpec = refundCallSpec(deps.stripe);
   const refund = (input: RefundInput, request: { requestId: string | null }) =>
-    createRefund(deps, input, request);
+    createRefund(deps.db, callSpec, input, request);
   return defineModule({
     name: 'payments',
     createRefund: refund,
     /** What the Stripe event inbox applies events with. */
     applier: paymentEventApplier({ stripe: deps.stripe, subscribers: deps.subscribers }),
     /** How the completer finishes a refund call a crash left pending. */
-    refundCallSpec: refundCallSpec(deps.stripe),
+    refundCallSpec: callSpec,
     routes: refundRoutes(refund),
   });
 }

@@ -115,11 +115,12 @@ export function refundCallSpec(stripe: Stripe): StripeCallSpec<RefundParams, Str
  * report what Stripe actually refunded.
  */
 export function createRefund(
-  deps: { db: Db; stripe: Stripe },
+  db: Db,
+  spec: StripeCallSpec<RefundParams, Stripe.Refund, RefundView>,
   input: RefundInput,
   request: { requestId: string | null },
 ): Promise<RefundView> {
-  return runInPhases(deps.db, refundCallSpec(deps.stripe), {
+  return runInPhases(db, spec, {
     requestId: request.requestId,
     begin: (q) => beginRefund(q, input),
   });

@@ -160,12 +160,9 @@ export function createStripeEventsModule(deps: StripeEventsDeps) {
     handleWebhookEvent: handle,
     /** The seed's WebhookIdempotencyService, as this module's flow uses it. */
     idempotency: ctx.idempotency,
-    options: ctx.options,
     /** Records an already verified event without applying it; true when this call inserted it. */
     recordEvent: (event: StripeEvent, source: 'webhook' | 'reconcile' = 'webhook') =>
       recordEvent(ctx, event, JSON.stringify(event), source),
-    /** Applies one recorded event through the full idempotency flow (the CLI, the workers and tests use it). */
-    applyEvent: (eventId: string, type: string) => applyEvent(ctx, eventId, type),
     /** The processor the idempotency flow runs: the event's one transaction, safe to run twice. */
     processEvent: (eventId: string, type: string) => processEvent(ctx, eventId, type),
     /** One batch of the retry worker: due pending or deferred events. Returns how many it claimed. */
