@@ -1,5 +1,6 @@
 -- The core reshaped into modules that each own their tables (docs/architecture.md). Nothing is dropped; rows
--- keep their meaning except where a comment says otherwise.
+-- keep their meaning except where a comment says otherwise. A table and a column are renamed, which the
+-- previous version cannot work with: stop its instances before applying this (see the CHANGELOG).
 
 -- "Attempts" named three things; a row here is one call to Stripe, so the table says so. Its `attempts` are
 -- now the tries started, the request's own included (the same meaning as in stripe_events and outbox), so
@@ -10,14 +11,25 @@ update stripe_calls set attempts = attempts + 1;
 alter table stripe_calls add column last_error text;
 alter index stripe_attempts_pending_idx rename to stripe_calls_pending_idx;
 alter index stripe_attempts_order_idx rename to stripe_calls_order_idx;
+-- The generated names of its constraints follow, so that an error names the table it is about.
+alter table stripe_calls rename constraint stripe_attempts_pkey to stripe_calls_pkey;
+alter table stripe_calls rename constraint stripe_attempts_kind_check to stripe_calls_kind_check;
+alter table stripe_calls rename constraint stripe_attempts_status_check to stripe_calls_status_check;
+alter table stripe_calls rename constraint stripe_attempts_amount_check to stripe_calls_amount_check;
+alter table stripe_calls rename constraint stripe_attempts_check to stripe_calls_check;
+alter table stripe_calls rename constraint stripe_attempts_kind_request_id_key to stripe_calls_kind_request_id_key;
+alter table stripe_calls rename constraint stripe_attempts_order_id_fkey to stripe_calls_order_id_fkey;
 
 -- stripe_events.attempts takes the same meaning, tries started: the delivery that records an event counts as
--- its first try. Rows already there keep their count; they only look one try younger.
+-- its first try. Rows already there keep their count, which counted the failed and deferred tries: for a
+-- row still waiting, the same number.
 
 -- A session now carries the order fields its checkout set, so that a payment of it is checked against the
 -- session alone: the payments module reads checkout_sessions through the checkout module, never joined to
 -- another module's table.
 alter table checkout_sessions rename column attempt_id to call_id;
+alter table checkout_sessions rename constraint checkout_sessions_attempt_id_fkey to checkout_sessions_call_id_fkey;
+alter table checkout_sessions rename constraint checkout_sessions_attempt_id_key to checkout_sessions_call_id_key;
 alter table checkout_sessions add column order_fields jsonb;
 update checkout_sessions s set order_fields = c.params -> 'order' from stripe_calls c where c.id = s.call_id;
 update checkout_sessions set order_fields = '{}'::jsonb where order_fields is null;

@@ -6,6 +6,7 @@
 export { type PeriodicJob, periodicWorker } from './jobs.periodic.js';
 export {
   type Claimed,
+  nextTry,
   type QueuePolicy,
   type QueueWorkerOptions,
   queueWorker,

@@ -1,4 +1,5 @@
 import type { Db } from '../ports/db.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Worker } from './jobs.runner.js';
 import { ensurePeriodicJob, failPeriodicRun, finishPeriodicRun, startPeriodicRun } from './jobs.sql.js';
 
@@ -26,8 +27,6 @@ export interface PeriodicJob {
 /** How often each instance asks whether a periodic job is due: one indexed update, negligible load. */
 const CHECK_EVERY_MS = 30_000;
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
-
 /** Runs `job` when it is due. `checkEveryMs` is how often this instance asks (tests ask more often). */
 export function periodicWorker(db: Db, job: PeriodicJob, checkEveryMs = CHECK_EVERY_MS): Worker {
   let ensured = false;
@@ -48,7 +47,7 @@ export function periodicWorker(db: Db, job: PeriodicJob, checkEveryMs = CHECK_EV
       try {
         await job.run({ previousStart: started.last_success_started_at, startedAt: started.started_at });
       } catch (err) {
-        await db.query(failPeriodicRun(job.name, started.runs, job.retryMs, errorText(err)));
+        await db.query(failPeriodicRun(job.name, started.runs, job.retryMs, errorMessage(err)));
         throw err;
       }
       await db.query(finishPeriodicRun(job.name, started.runs, job.everyMs));

@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../ports/db.js';
 import { type RetryPolicy, retryDelayMs } from '../shared/backoff.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Worker } from './jobs.runner.js';
 import { claimDue, type QueueTable, reschedule } from './jobs.sql.js';
 
@@ -32,9 +33,23 @@ export interface Claimed {
 export type RetryVerdict = 'retry' | 'dead';
 
 /**
- * Records that try `attempts` of `key` did not settle it: schedules the next try after the policy's backoff,
- * or, at the limit, dead-letters the row with `deadLetterReason`. `error` is kept as `last_error` (null when
- * the row is merely waiting for something). Runs in the caller's transaction when given one.
+ * What comes after try `attempts` of a row that did not settle it: the next try after the policy's backoff,
+ * or, at the limit, none (the row is a dead letter). The one rule every queue follows; `retryLater` applies
+ * it, and an owner that writes its own status with the schedule (the inbox deferring an event) asks it here.
+ */
+export function nextTry(
+  policy: QueuePolicy,
+  attempts: number,
+  random: () => number = Math.random,
+): { verdict: 'retry'; delayMs: number } | { verdict: 'dead' } {
+  if (policy.maxAttempts !== undefined && attempts >= policy.maxAttempts) return { verdict: 'dead' };
+  return { verdict: 'retry', delayMs: retryDelayMs(Math.max(1, attempts), policy, random) };
+}
+
+/**
+ * Records that try `attempts` of `key` did not settle it: schedules the next try, or, at the limit,
+ * dead-letters the row with `deadLetterReason`. `error` is kept as `last_error` (null when the row is merely
+ * waiting for something). Both are fenced by the try number. Runs in the caller's transaction when given one.
  */
 export async function retryLater(
   q: Queryable,
@@ -44,12 +59,16 @@ export async function retryLater(
   failure: { error: string | null; deadLetterReason: string },
   random: () => number = Math.random,
 ): Promise<RetryVerdict> {
-  if (queue.deadLetter && policy.maxAttempts !== undefined && job.attempts >= policy.maxAttempts) {
-    await q.query(queue.deadLetter(job.key, job.attempts, failure.deadLetterReason));
+  const next = nextTry(
+    queue.deadLetter ? policy : { ...policy, maxAttempts: undefined },
+    job.attempts,
+    random,
+  );
+  if (next.verdict === 'dead') {
+    await q.query(queue.deadLetter!(job.key, job.attempts, failure.deadLetterReason, failure.error));
     return 'dead';
   }
-  const delayMs = retryDelayMs(Math.max(1, job.attempts), policy, random);
-  await q.query(reschedule(queue, job.key, job.attempts, delayMs, failure.error));
+  await q.query(reschedule(queue, job.key, job.attempts, next.delayMs, failure.error));
   return 'retry';
 }
 
@@ -75,8 +94,6 @@ export interface QueueWorkerOptions<J extends Claimed> {
   random?: () => number;
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
-
 /**
  * A worker that drains one queue table: claim a batch, run each row, retry what threw. A failure to record a
  * result leaves the row leased, so it is claimed again once the lease runs out: at least once, never lost.
@@ -91,7 +108,7 @@ export function queueWorker<J extends Claimed>(opts: QueueWorkerOptions<J>): Wor
         opts.queue,
         opts.policy,
         { key: opts.keyOf(job), attempts: job.attempts },
-        { error: errorText(err), deadLetterReason: `retry limit reached: ${errorText(err)}` },
+        { error: errorMessage(err), deadLetterReason: `retry limit reached: ${errorMessage(err)}` },
         opts.random,
       );
     }

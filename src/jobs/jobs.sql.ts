@@ -22,10 +22,11 @@ export interface QueueTable {
   /** What a claim returns, as columns of alias `job`. */
   returning: string;
   /**
-   * Settles a row that reached the retry limit, so that nothing works on it any more. Absent: the queue
+   * Settles a row whose try `attempts` was the last, so that nothing works on it any more; fenced like a
+   * retry (only while the row is still on that try), with the try's error as `last_error`. Absent: the queue
    * never gives up (order notifications, whose later messages wait behind the earlier ones).
    */
-  deadLetter?: (key: string, attempts: number, reason: string) => Sql;
+  deadLetter?: (key: string, attempts: number, reason: string, error: string | null) => Sql;
 }
 
 const ms = (param: string) => `now() + ${param}::integer * interval '1 millisecond'`;

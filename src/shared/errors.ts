@@ -72,3 +72,7 @@ export const isSerializationFailure = (err: unknown) =>
 /** A unique constraint refused a second copy of something: the caller decides whether that means "done". */
 export const isUniqueViolation = (err: unknown) =>
   err instanceof Error && (err as { code?: unknown }).code === '23505';
+
+/** What is kept of an error in a row (`last_error`, a dead letter's reason): its message, bounded. */
+export const errorMessage = (err: unknown, max = 500) =>
+  (err instanceof Error ? err.message : String(err)).slice(0, max);

@@ -144,6 +144,27 @@ export const events = {
       'payment_intent.payment_failed',
       paymentIntent(fx, { amount_received: 0, status: 'requires_payment_method' }),
     ),
+  /** The charge that took the money, with what the payment facts carry of it. */
+  chargeSucceeded: (
+    fx: OrderFixture,
+    evidence: { customer?: string; fingerprint?: string; riskLevel?: string; email?: string } = {},
+  ) =>
+    stripeEvent('charge.succeeded', {
+      id: fx.chargeId,
+      object: 'charge',
+      amount: fx.amount,
+      amount_captured: fx.amount,
+      amount_refunded: 0,
+      currency: fx.currency,
+      metadata: {},
+      payment_intent: fx.paymentIntentId,
+      customer: evidence.customer ?? null,
+      billing_details: { email: evidence.email ?? 'buyer@example.com' },
+      outcome: { risk_level: evidence.riskLevel ?? 'normal' },
+      payment_method_details: { card: { fingerprint: evidence.fingerprint ?? `fp_${fx.chargeId}` } },
+      status: 'succeeded',
+      livemode: false,
+    }),
   /** `amountRefunded` is the charge's cumulative total, as Stripe sends it. */
   chargeRefunded: (fx: OrderFixture, amountRefunded: number) =>
     stripeEvent('charge.refunded', {

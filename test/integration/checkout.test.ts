@@ -628,7 +628,14 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
           await completer.runOnce();
         }
       });
-      expect(await count('stripe_calls', `order_id = $1 and status = 'failed'`, [id])).toBe(1);
+      // The request's own try and the completer's ten, then the call fails for good.
+      const failed = await ctx.testDb.db.query<{ attempts: number; error: { code: string } }>(
+        `select attempts, error from stripe_calls where order_id = $1 and status = 'failed'`,
+        [id],
+      );
+      expect(failed.rows).toEqual([
+        { attempts: 11, error: expect.objectContaining({ code: 'stripe_unreachable' }) },
+      ]);
       expect((await ctx.infra.stripe.checkout.sessions.retrieve(first.id)).status).toBe('open');
 
       const third = await post(body(id), `c-${id}`);

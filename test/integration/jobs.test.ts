@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimOne, type QueueTable, queueWorker, retryLater } from '../../src/jobs/index.js';
+import { STRIPE_CALLS_QUEUE } from '../../src/modules/stripe-calls/stripe-calls.sql.js';
+import { INBOX_QUEUE } from '../../src/modules/stripe-events/stripe-events.sql.js';
 import { BACKENDS, openTestDb, type TestDb } from '../helpers/db.js';
 
 /**
@@ -130,5 +132,56 @@ describe.each(BACKENDS)('the job mechanism on %s', (backend) => {
       },
     );
     expect(await rows()).toEqual([{ id: 'g', status: 'open', attempts: 2, last_error: null, due: false }]);
+  });
+});
+
+describe.each(BACKENDS)("the service's own queues on %s", (backend) => {
+  let testDb: TestDb;
+  beforeAll(async () => {
+    testDb = await openTestDb(backend);
+  });
+  afterAll(() => testDb?.close());
+
+  /** Try 1 of `key` ran out of lease and try 2 took the row over; try 1 then reports its last failure. */
+  async function lateFailureOfTheFirstTry(queue: QueueTable, key: string) {
+    await testDb.db.query(claimOne(queue, key, 60_000));
+    await testDb.db.query(`update ${queue.table} set next_attempt_at = now() where ${queue.key} = $1`, [key]);
+    await testDb.db.query(claimOne(queue, key, 60_000));
+    // At the limit for try 1, and so a dead letter, were it not fenced.
+    return retryLater(
+      testDb.db,
+      queue,
+      { ...POLICY, maxAttempts: 1 },
+      { key, attempts: 1 },
+      {
+        error: 'late failure of try 1',
+        deadLetterReason: 'retry limit reached: late failure of try 1',
+      },
+    );
+  }
+
+  it('never dead-letters an inbox event on the word of a try whose lease was taken over', async () => {
+    await testDb.db.query(
+      `insert into stripe_events (id, type, livemode, stripe_created_at, payload, source, attempts)
+       values ('evt_fenced', 'checkout.session.completed', false, now(), '{}', 'webhook', 0)`,
+    );
+    await lateFailureOfTheFirstTry(INBOX_QUEUE, 'evt_fenced');
+    const { rows } = await testDb.db.query('select status, attempts from stripe_events where id = $1', [
+      'evt_fenced',
+    ]);
+    expect(rows).toEqual([{ status: 'pending', attempts: 2 }]);
+  });
+
+  it('never gives up a Stripe call on the word of a try whose lease was taken over', async () => {
+    await testDb.db.exec(
+      `insert into orders (id, status, currency, amount_total, line_items) values ('ord_fenced', 'paid', 'usd', 100, '[]');
+       insert into stripe_calls (id, kind, order_id, params, status, attempts, next_attempt_at)
+       values ('call_fenced', 'refund', 'ord_fenced', '{}', 'pending', 0, now())`,
+    );
+    await lateFailureOfTheFirstTry(STRIPE_CALLS_QUEUE, 'call_fenced');
+    const { rows } = await testDb.db.query('select status, attempts from stripe_calls where id = $1', [
+      'call_fenced',
+    ]);
+    expect(rows).toEqual([{ status: 'pending', attempts: 2 }]);
   });
 });

@@ -380,6 +380,8 @@ describe.each(BACKENDS)('webhook event handling on %s', (backend) => {
         stripeEvents: { retry: { baseMs: 1, capMs: 1, maxAttempts: 3 } },
       }).stripeEvents;
       const fx = await newOrder();
+      // The charge's evidence is there already, so the captured fact reaches the broken subscriber at once.
+      expect((await deliver(events.chargeSucceeded(fx))).status).toBe('processed');
       const e = events.completed(fx);
       const { payload, header } = signed(e, SECRET);
       expect((await broken.handleWebhookEvent(Buffer.from(payload), header)).status).toBe('queued');

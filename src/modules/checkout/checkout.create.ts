@@ -12,14 +12,16 @@ import {
   type OrderStatus,
 } from '../orders/index.js';
 import {
+  beginCall,
   type CallRequest,
+  finishCall,
   hasPendingCall,
   isMissingStripeObject,
   isRetryableStripeError,
   type PhaseHooks,
-  runInPhases,
   type StripeCallRow,
   type StripeCallSpec,
+  stripeIdempotencyKey,
 } from '../stripe-calls/index.js';
 import { wakeEventsWaitingOn } from '../stripe-events/index.js';
 import { insertSession, selectUnsupersededSessions, supersedeSessions } from './checkout.sql.js';
@@ -248,7 +250,7 @@ export function checkoutCallSpec(
       await stripe.checkout.sessions.expire(
         session.id,
         {},
-        { idempotencyKey: `${call.id}:expire:${session.id}` },
+        { idempotencyKey: stripeIdempotencyKey(call, `expire:${session.id}`) },
       );
     },
     view: (session, call) => toView(session, call.order_id),
@@ -265,18 +267,17 @@ export async function createCheckoutSession(
   input: CheckoutInput,
   request: CallRequest,
 ): Promise<CheckoutSessionView> {
-  const run = () =>
-    runInPhases(
-      deps.db,
-      spec,
-      { requestId: request.requestId, begin: (q) => beginCheckout(q, input, request, deps.publicUrl) },
-      deps.hooks,
-    );
+  const phase1 = {
+    requestId: request.requestId,
+    begin: (q: Queryable) => beginCheckout(q, input, request, deps.publicUrl),
+  };
+  let call: CheckoutCall;
   try {
-    return await run();
+    call = await beginCall(deps.db, spec.kind, phase1);
   } catch (err) {
     // Two requests created the same new order at once: the loser finds it and goes on as for any order.
     if (!isUniqueViolation(err)) throw err;
-    return run();
+    call = await beginCall(deps.db, spec.kind, phase1);
   }
+  return finishCall(deps.db, spec, call, deps.hooks);
 }

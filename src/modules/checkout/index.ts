@@ -11,14 +11,7 @@ import { describeSession } from './checkout.sessions.js';
  * success and cancel pages. Owns `checkout_sessions` and `stripe_checkout_outcomes` (how each session's payment
  * ended); the payments module reads them through the functions below.
  */
-export {
-  type CheckoutInput,
-  type CheckoutParams,
-  type CheckoutSessionView,
-  checkoutCallSpec,
-  OPENABLE,
-} from './checkout.create.js';
-export { CheckoutBodySchema } from './checkout.routes.js';
+export type { CheckoutInput, CheckoutParams, CheckoutSessionView } from './checkout.create.js';
 export {
   newSessionUnderWay,
   otherOpenSessions,

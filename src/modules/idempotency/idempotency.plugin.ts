@@ -38,32 +38,34 @@ function fingerprintBody(h: KeyHooks, req: FastifyRequest): void {
   }
 }
 
-/** The key in the header, or null when there is none; refuses a route that requires one, or a bad key. */
-function keyOfRequest(req: FastifyRequest): string | null {
+/**
+ * The header, or null when there is none; refuses a route that requires one. Checked before anything else,
+ * for callers without a key too: the route says so whoever asks.
+ */
+function headerOf(req: FastifyRequest): string | null {
   const header = req.headers['idempotency-key'];
-  if (header === undefined || header === '') {
-    if (req.routeOptions.config.idempotency === 'required') {
-      throw new AppError(
-        400,
-        'idempotency_key_missing',
-        'this request moves money or reaches Stripe: send an Idempotency-Key header',
-      );
-    }
-    return null;
+  if (header !== undefined && header !== '') return Array.isArray(header) ? (header[0] ?? '') : header;
+  if (req.routeOptions.config.idempotency === 'required') {
+    throw new AppError(
+      400,
+      'idempotency_key_missing',
+      'this request moves money or reaches Stripe: send an Idempotency-Key header',
+    );
   }
-  const key = parseIdempotencyKey(Array.isArray(header) ? (header[0] ?? '') : header);
+  return null;
+}
+
+async function claimForRequest(h: KeyHooks, req: FastifyRequest, reply: FastifyReply) {
+  const header = headerOf(req);
+  // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in, and
+  // its header is not even read (the webhook route is public, and Stripe sends no such header).
+  if (header === null || !req.principal) return;
+  const key = parseIdempotencyKey(header);
   if (!key) {
     throw validationFailed('the Idempotency-Key header is invalid', {
       'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
     });
   }
-  return key;
-}
-
-async function claimForRequest(h: KeyHooks, req: FastifyRequest, reply: FastifyReply) {
-  const key = keyOfRequest(req);
-  // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in.
-  if (key === null || !req.principal) return;
   const fingerprint = h.fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body);
   const result = await claimKey(h.db, req.principal.keyId, key, fingerprint);
   switch (result.kind) {

@@ -9,17 +9,7 @@ import { idempotencyPlugin } from './idempotency.plugin.js';
  * `Idempotency-Key` on our own API (DESIGN §5, CONTRACT §3): a plugin that adds it to every POST route, and
  * the sweeper of keys past their 24 hours. Owns `idempotency_keys`.
  */
-export {
-  type Claim,
-  claimKey,
-  completeKey,
-  type HeldKey,
-  KEY_LEASE_MS,
-  KEY_TTL_MS,
-  parseIdempotencyKey,
-  requestFingerprint,
-  sweepExpiredKeys,
-} from './idempotency.keys.js';
+export { type Claim, claimKey, completeKey, type HeldKey, sweepExpiredKeys } from './idempotency.keys.js';
 
 /** Rows per delete: small enough that one batch never holds locks for long, large enough to keep up. */
 const SWEEP_BATCH = 500;
@@ -28,7 +18,7 @@ const SWEEP_BATCH = 500;
  * Expired keys are harmless (a claim treats them as absent); sweeping once a minute, by one instance at a
  * time, keeps the table near one day of keys.
  */
-export const sweepJob = (db: Db): PeriodicJob => ({
+const sweepJob = (db: Db): PeriodicJob => ({
   name: 'idempotency-sweeper',
   everyMs: 60_000,
   leaseMs: 5 * 60_000,

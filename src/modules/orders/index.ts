@@ -11,7 +11,6 @@ export {
   changeOrder,
   createOrder,
   getOrder,
-  illegalTransition,
   lockOrder,
   orderIdByPaymentIntent,
   orderWithHistory,
@@ -26,7 +25,6 @@ export {
 } from './orders.machine.js';
 export { OrderIdSchema } from './orders.routes.js';
 export type { LineItem, OrderChange, OrderPatch, OrderRow } from './orders.types.js';
-export { toOrderView } from './orders.view.js';
 
 export function createOrdersModule(deps: { db: Queryable }) {
   return defineModule({ name: 'orders', routes: ordersRoutes(deps.db) });

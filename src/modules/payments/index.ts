@@ -22,7 +22,6 @@ export type {
   RefundReverted,
   RefundSettled,
 } from './payments.facts.js';
-export { disputeStatusOf, ORDER_ID_METADATA_KEY, refundStatusRank } from './payments.objects.js';
 export type { RefundParams, RefundView } from './payments.refund-requests.js';
 
 export interface PaymentsDeps {

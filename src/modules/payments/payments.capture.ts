@@ -14,8 +14,9 @@ import {
   type HandlerResult,
   isPaid,
   noChange,
+  recordChargeDetails,
   refundRecords,
-} from './payments.handler.js';
+} from './payments.handlers.js';
 import { refundedTotal } from './payments.refund-totals.js';
 import { selectChargeDetails } from './payments.sql.js';
 
@@ -107,6 +108,10 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
       received: { amount_total: p.amount, currency: p.currency },
     });
   }
+  // The evidence the captured fact carries, gathered before anything is written: it may need asking Stripe.
+  const capturing = !isPaid(order) && canTransition(order.status, 'paid');
+  const evidence = capturing && ctx.factsWanted ? await chargeEvidence(ctx, p.paymentIntentId) : null;
+  if (evidence && 'lookup' in evidence) return evidence.lookup;
   if (p.sessionId)
     await recordOutcome(ctx.q, {
       sessionId: p.sessionId,
@@ -144,7 +149,7 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
     },
     ctx.cause,
   )) as OrderChange;
-  await raiseCaptured(ctx, change.order, p);
+  if (evidence) await raiseCaptured(ctx, change.order, p, evidence.charge);
   if (p.sessionId && own) {
     // An older session was paid while a newer one is still open at Stripe: someone must expire it before the
     // buyer pays twice (this transaction may not call Stripe).
@@ -155,9 +160,32 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
   return applied(null, true);
 }
 
-function raiseCaptured(ctx: HandlerContext, order: OrderRow, p: Payment) {
-  let charge: Promise<ChargeDetails | null> | undefined;
-  const paymentIntentId = order.payment_intent_id;
+/**
+ * The successful charge of a payment being captured: recorded from its `charge.succeeded`, or, when that has
+ * not arrived (events come in any order), asked of Stripe first, so that the captured fact carries the same
+ * evidence whatever the order of delivery.
+ */
+async function chargeEvidence(
+  ctx: HandlerContext,
+  paymentIntentId: string | null,
+): Promise<{ charge: ChargeDetails | null } | { lookup: HandlerResult }> {
+  if (!paymentIntentId) return { charge: null };
+  const recorded = (await ctx.q.query<ChargeDetails>(selectChargeDetails(paymentIntentId))).rows[0];
+  if (recorded) return { charge: recorded };
+  const found = ctx.resolved.charge;
+  if (found === undefined) {
+    return {
+      lookup: {
+        status: 'lookup',
+        lookup: async () => ({ charge: await ctx.chargeAtStripe(paymentIntentId) }),
+      },
+    };
+  }
+  if (found) await recordChargeDetails(ctx, found, paymentIntentId);
+  return { charge: found };
+}
+
+function raiseCaptured(ctx: HandlerContext, order: OrderRow, p: Payment, charge: ChargeDetails | null) {
   return ctx.raise({
     type: 'payment.captured',
     order,
@@ -166,15 +194,10 @@ function raiseCaptured(ctx: HandlerContext, order: OrderRow, p: Payment) {
     amount: order.amount_paid,
     currency: order.currency,
     checkout_session_id: order.checkout_session_id,
-    payment_intent_id: paymentIntentId,
-    customer_id: p.customerId,
+    payment_intent_id: order.payment_intent_id,
+    customer_id: p.customerId ?? charge?.customer_id ?? null,
     buyer_email: p.buyerEmail ?? order.customer_email,
     buyer_ip: order.client_ip,
-    charge: () => {
-      charge ??= paymentIntentId
-        ? ctx.q.query<ChargeDetails>(selectChargeDetails(paymentIntentId)).then((r) => r.rows[0] ?? null)
-        : Promise.resolve(null);
-      return charge;
-    },
+    charge,
   });
 }

@@ -6,7 +6,7 @@ import {
   noChange,
   type OrderEventHandler,
   waitForPayment,
-} from './payments.handler.js';
+} from './payments.handlers.js';
 import { type Dispute, DisputeSchema, disputeStatusOf } from './payments.objects.js';
 import { insertDispute, newestDisputeStatus, selectDispute, updateDisputeStatus } from './payments.sql.js';
 
@@ -16,7 +16,17 @@ const DISPUTE_RANK: Record<DisputeStatus, number> = { open: 0, won: 1, lost: 1 }
  * Records the dispute's status, which only moves open → won | lost. Returns the steps it took, each raised as
  * a payment fact once the order shows it: opened, closed, or both for a "closed" that came before its "created".
  */
-async function recordDispute(ctx: HandlerContext, order: OrderRow, dispute: Dispute, status: DisputeStatus) {
+async function recordDispute(
+  ctx: HandlerContext,
+  order: OrderRow,
+  dispute: Dispute,
+  status: DisputeStatus,
+): Promise<{
+  known: { status: DisputeStatus } | undefined;
+  opened: boolean;
+  closedAs: 'won' | 'lost' | null;
+}> {
+  const decided = status === 'open' ? null : status;
   const known = (await ctx.q.query<{ status: DisputeStatus }>(selectDispute(dispute.id))).rows[0];
   if (!known) {
     await ctx.q.query(
@@ -31,13 +41,13 @@ async function recordDispute(ctx: HandlerContext, order: OrderRow, dispute: Disp
         eventId: ctx.eventId,
       }),
     );
-    return { known, opened: true, closed: status !== 'open' };
+    return { known, opened: true, closedAs: decided };
   }
   if (DISPUTE_RANK[status] > DISPUTE_RANK[known.status]) {
     await ctx.q.query(updateDisputeStatus(dispute.id, status, ctx.eventId));
-    return { known, opened: false, closed: true };
+    return { known, opened: false, closedAs: decided };
   }
-  return { known, opened: false, closed: false };
+  return { known, opened: false, closedAs: null };
 }
 
 /** The order shows its newest dispute; from no dispute to a decided one it goes through `open`, as recorded. */
@@ -66,9 +76,8 @@ export const disputeChanged: OrderEventHandler<Dispute> = {
     const fact = { order: current, event_id: ctx.eventId, cause: ctx.cause, dispute_id: dispute.id };
     const money = { amount: dispute.amount, currency: dispute.currency };
     if (step.opened) await ctx.raise({ type: 'dispute.opened', ...fact, ...money });
-    if (step.closed && status !== 'open')
-      await ctx.raise({ type: 'dispute.closed', ...fact, ...money, status });
-    return step.opened || step.closed || current !== order
+    if (step.closedAs) await ctx.raise({ type: 'dispute.closed', ...fact, ...money, status: step.closedAs });
+    return step.opened || step.closedAs || current !== order
       ? applied()
       : noChange(`dispute ${dispute.id} is already ${step.known?.status}`);
   },

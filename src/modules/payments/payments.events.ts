@@ -1,23 +1,16 @@
 import type Stripe from 'stripe';
 import type { Queryable } from '../../ports/db.js';
 import { lockOrder, orderIdByPaymentIntent } from '../orders/index.js';
-import type {
-  AppliedOutcome,
-  ApplyStep,
-  EventApplier,
-  InboxEvent,
-  OrderResolution,
-} from '../stripe-events/index.js';
+import type { AppliedOutcome, ApplyStep, EventApplier, InboxEvent } from '../stripe-events/index.js';
 import { disputeChanged } from './payments.disputes.js';
 import { type PaymentFactSubscriber, raiseFact } from './payments.facts.js';
 import type {
   HandlerContext,
   HandlerResult,
   OrderEventHandler,
-  OrderLocator,
   RecordingHandler,
-} from './payments.handler.js';
-import { ORDER_ID_METADATA_KEY } from './payments.objects.js';
+} from './payments.handlers.js';
+import { chargeAtStripe, orderIdAtStripe, type PaymentResolution } from './payments.lookups.js';
 import { chargeRefunded, chargeSucceeded, refundChanged } from './payments.refunds.js';
 import {
   asyncPaymentFailed,
@@ -52,45 +45,35 @@ export interface PaymentEventsDeps {
   subscribers: readonly PaymentFactSubscriber[];
 }
 
-/** The order id Stripe's metadata carries for a PaymentIntent or Charge; null when Stripe has no such object. */
-async function orderIdAtStripe(stripe: Stripe, locator: OrderLocator): Promise<string | null> {
-  try {
-    let paymentIntentId = locator.paymentIntentId;
-    if (!paymentIntentId && locator.chargeId) {
-      const charge: Stripe.Charge = await stripe.charges.retrieve(locator.chargeId);
-      const fromCharge = charge.metadata?.[ORDER_ID_METADATA_KEY];
-      if (fromCharge) return fromCharge;
-      paymentIntentId =
-        typeof charge.payment_intent === 'string'
-          ? charge.payment_intent
-          : (charge.payment_intent?.id ?? null);
-    }
-    if (!paymentIntentId) return null;
-    const pi: Stripe.PaymentIntent = await stripe.paymentIntents.retrieve(paymentIntentId);
-    return pi.metadata?.[ORDER_ID_METADATA_KEY] ?? null;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'resource_missing') return null;
-    throw err;
-  }
+/** A handler's result as the inbox takes it: with the order it was resolved to, or a lookup to run first. */
+function toStep(result: HandlerResult, orderId: string | null): ApplyStep {
+  if (result.status === 'lookup') return { lookup: result.lookup };
+  if (result.status !== 'deferred') return { ...result, orderId } as AppliedOutcome;
+  if (!orderId) throw new Error(`a deferral needs an order to wait on: ${result.reason}`);
+  return { ...result, orderId };
 }
 
 /**
  * Finds and locks the event's order, then lets the handler change it. The order is named by the event, found
- * by its PaymentIntent here, or, failing both, looked up at Stripe outside the transaction (`lookup`).
+ * by its PaymentIntent here, or, failing both, looked up at Stripe outside the transaction.
  */
 async function applyToOrder(
   deps: PaymentEventsDeps,
   ctx: HandlerContext,
   handler: OrderEventHandler<unknown>,
   object: unknown,
-  resolved: OrderResolution | undefined,
 ): Promise<ApplyStep> {
   const locator = handler.locate(object);
-  let orderId = resolved ? resolved.orderId : locator.orderId;
-  if (!orderId && !resolved && locator.paymentIntentId)
+  const looked = ctx.resolved.orderId !== undefined;
+  let orderId = looked ? (ctx.resolved.orderId ?? null) : locator.orderId;
+  if (!orderId && !looked && locator.paymentIntentId)
     orderId = await orderIdByPaymentIntent(ctx.q, locator.paymentIntentId);
-  if (!orderId && !resolved && (locator.paymentIntentId || locator.chargeId))
-    return { lookup: async () => ({ orderId: await orderIdAtStripe(deps.stripe, locator) }) };
+  if (!orderId && !looked && (locator.paymentIntentId || locator.chargeId))
+    return {
+      lookup: async (): Promise<PaymentResolution> => ({
+        orderId: await orderIdAtStripe(deps.stripe, locator),
+      }),
+    };
   if (!orderId) {
     const named = locator.paymentIntentId ?? locator.chargeId;
     const reason = named
@@ -100,14 +83,7 @@ async function applyToOrder(
   }
   const order = await lockOrder(ctx.q, orderId);
   if (!order) return { status: 'ignored', reason: `order ${orderId} is unknown to this service`, orderId };
-  return withOrder(await handler.apply(ctx, order, object), order.id);
-}
-
-function withOrder(result: HandlerResult, orderId: string | null): AppliedOutcome {
-  if (result.status === 'done') return { ...result, orderId };
-  if (result.status === 'deferred' && orderId) return { ...result, orderId };
-  if (result.status === 'deferred') throw new Error(`a deferral needs an order to wait on: ${result.reason}`);
-  return { ...result, orderId };
+  return toStep(await handler.apply(ctx, order, object), order.id);
 }
 
 /** The payments domain as the Stripe event inbox sees it: one function per event family, by type. */
@@ -127,10 +103,13 @@ export function paymentEventApplier(deps: PaymentEventsDeps): EventApplier {
         q,
         eventId: event.id,
         cause: `stripe:${event.id}`,
+        factsWanted: deps.subscribers.length > 0,
         raise: (fact) => raiseFact(deps.subscribers, q, fact),
+        resolved: resolved as PaymentResolution,
+        chargeAtStripe: (paymentIntentId) => chargeAtStripe(deps.stripe, paymentIntentId),
       };
-      if ('record' in handler) return withOrder(await handler.record(ctx, parsed.data), null);
-      return applyToOrder(deps, ctx, handler, parsed.data, resolved);
+      if ('record' in handler) return toStep(await handler.record(ctx, parsed.data), null);
+      return applyToOrder(deps, ctx, handler, parsed.data);
     },
   };
 }

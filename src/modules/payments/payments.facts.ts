@@ -9,7 +9,7 @@ import type { OrderRow } from '../orders/index.js';
  * is retried. Subscribers use only the `q` they are given.
  */
 
-/** What Stripe told of the charge that captured a payment (from its `charge.succeeded`). */
+/** What Stripe tells of the charge that captured a payment. */
 export interface ChargeDetails {
   charge_id: string;
   customer_id: string | null;
@@ -41,10 +41,11 @@ export interface PaymentCaptured extends FactBase {
   /** The buyer's address as the shop gave it at checkout (`client_ip`). */
   buyer_ip: string | null;
   /**
-   * The card's fingerprint and Radar's risk level, read on demand (one indexed query, which only some
-   * subscribers need). Null while Stripe's `charge.succeeded` for the payment has not arrived.
+   * The charge that took the money: the card's fingerprint and Radar's risk level. From its `charge.succeeded`,
+   * or asked of Stripe when that has not arrived yet, so it does not depend on the order events come in. Null
+   * only when Stripe shows no successful charge for the PaymentIntent.
    */
-  charge(): Promise<ChargeDetails | null>;
+  charge: ChargeDetails | null;
 }
 
 /**

@@ -4,7 +4,7 @@ import { AppError, notFound, validationFailed } from '../../shared/errors.js';
 import { amountProblem } from '../../shared/money.js';
 import { lockOrder, PAID_STATUSES } from '../orders/index.js';
 import { refundCallsOf, runInPhases, type StripeCallSpec } from '../stripe-calls/index.js';
-import { refundRecords } from './payments.handler.js';
+import { refundRecords } from './payments.handlers.js';
 import { countedRefunds } from './payments.refund-totals.js';
 
 /** Stripe's own refund reasons; any other reason travels in the refund's metadata only. */

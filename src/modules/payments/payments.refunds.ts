@@ -8,9 +8,11 @@ import {
   noChange,
   type OrderEventHandler,
   type RecordingHandler,
+  recordChargeDetails,
   refundRecords,
   waitForPayment,
-} from './payments.handler.js';
+} from './payments.handlers.js';
+import { chargeDetailsOf } from './payments.lookups.js';
 import {
   type Charge,
   ChargeSchema,
@@ -19,13 +21,7 @@ import {
   refundStatusRank,
 } from './payments.objects.js';
 import { refundedTotal } from './payments.refund-totals.js';
-import {
-  insertChargeDetails,
-  insertRefund,
-  selectRefund,
-  updateRefundStatus,
-  upsertChargeRefunded,
-} from './payments.sql.js';
+import { insertRefund, selectRefund, updateRefundStatus, upsertChargeRefunded } from './payments.sql.js';
 
 /**
  * What refunds mean for an order. The order's amount_refunded is recomputed from what Stripe told of its
@@ -150,17 +146,7 @@ export const refundChanged: OrderEventHandler<Refund> = {
 export const chargeSucceeded: RecordingHandler<Charge> = {
   schema: ChargeSchema,
   async record(ctx, charge) {
-    await ctx.q.query(
-      insertChargeDetails({
-        chargeId: charge.id,
-        paymentIntentId: charge.payment_intent,
-        customerId: charge.customer,
-        cardFingerprint: charge.payment_method_details?.card?.fingerprint ?? null,
-        riskLevel: charge.outcome?.risk_level ?? null,
-        billingEmail: charge.billing_details?.email ?? null,
-        eventId: ctx.eventId,
-      }),
-    );
+    await recordChargeDetails(ctx, chargeDetailsOf(charge), charge.payment_intent);
     return applied();
   },
 };

@@ -1,13 +1,8 @@
 import { newSessionUnderWay, outcomeOf, recordOutcome, wasReplaced } from '../checkout/index.js';
 import { changeOrder } from '../orders/index.js';
 import { markPaid, missingIds, type Payment } from './payments.capture.js';
-import {
-  applied,
-  metadataOrderId,
-  noChange,
-  type OrderEventHandler,
-  type OrderLocator,
-} from './payments.handler.js';
+import { applied, metadataOrderId, noChange, type OrderEventHandler } from './payments.handlers.js';
+import type { OrderLocator } from './payments.lookups.js';
 import { type PaymentIntent, PaymentIntentSchema, type Session, SessionSchema } from './payments.objects.js';
 
 /** What Checkout Session and PaymentIntent events mean for an order: paid, processing, failed or expired. */

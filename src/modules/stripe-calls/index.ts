@@ -9,6 +9,8 @@ import { type StripeCallKind, selectPendingCall, selectRefundCalls } from './str
  */
 export type { CallSpecs } from './stripe-calls.completer.js';
 export {
+  beginCall,
+  type CallRequestPhase,
   finishCall,
   isMissingStripeObject,
   isRetryableStripeError,
@@ -16,7 +18,6 @@ export {
   recordCall,
   runInPhases,
   type StripeCallSpec,
-  storedFailure,
   stripeIdempotencyKey,
 } from './stripe-calls.phases.js';
 export type { StripeCallKind, StripeCallRow } from './stripe-calls.sql.js';

@@ -6,16 +6,17 @@ import { CALL_LEASE_MS, finishCall, type StripeCallSpec } from './stripe-calls.p
 import { STRIPE_CALLS_QUEUE, type StripeCallKind, type StripeCallRow } from './stripe-calls.sql.js';
 
 /**
- * Stripe keeps idempotency keys for 24 hours; repeating a call after that could create a second object. Ten
- * tries (the request's own and nine of the completer's) with the backoff below end within about an hour and a
- * half of the first, far inside that window.
+ * Stripe keeps idempotency keys for 24 hours; repeating a call after that could create a second object. The
+ * request's own try and ten of the completer's, with the backoff below, end within about an hour and a half of
+ * the first, far inside that window.
  */
-const MAX_ATTEMPTS = 10;
+const MAX_ATTEMPTS = 11;
 /** How the completer's tries of one call are spaced. */
 const COMPLETION_RETRY: RetryPolicy = {
   // Stripe's brief unavailability (a 5xx, a dropped connection) usually clears in seconds: the first retries
-  // come soon, within 10 s, 20 s, 40 s, …
-  baseMs: 10_000,
+  // come soon, within 10 s, 20 s, 40 s, … (the completer's first try is the call's second, and the window
+  // doubles from `baseMs` with every try).
+  baseMs: 5_000,
   // Bounds any one wait to an hour: asking more often does not end a long Stripe outage sooner, and an hour
   // is still far inside the 24 h key window. The ninth wait (at most ~43 min) stays below it.
   capMs: 3_600_000,

@@ -111,30 +111,39 @@ async function failCall(q: Queryable, call: Pick<StripeCallRow, 'id'>, error: Ap
   return error;
 }
 
-/**
- * A call through all three phases for an API request. `begin` is phase 1's own work in the transaction that
- * records the call: it checks and locks what the call depends on and returns what to send; throwing refuses
- * the request with nothing recorded. A retry of the request (same Idempotency-Key, so same `requestId`)
- * resumes the call its first try recorded instead.
- */
+/** What an API request brings to phase 1. */
+export interface CallRequestPhase<P> {
+  /** The request's Idempotency-Key row: a retry with the same key resumes the call its first try recorded. */
+  requestId: string | null;
+  /**
+   * Phase 1's own work, in the transaction that records the call: checks and locks what the call depends on
+   * and returns what to send; throwing refuses the request with nothing recorded.
+   */
+  begin(q: Queryable): Promise<{ orderId: string; params: P; amount?: number }>;
+}
+
+/** Phase 1 for an API request: the call its first try recorded, or a new one. */
+export async function beginCall<P>(
+  db: Db,
+  kind: StripeCallKind,
+  request: CallRequestPhase<P>,
+): Promise<StripeCallRow<P>> {
+  return db.tx(async (q) => {
+    const earlier = request.requestId
+      ? (await q.query<StripeCallRow<P>>(selectCallByRequest(kind, request.requestId))).rows[0]
+      : undefined;
+    return earlier ?? recordCall(q, { kind, requestId: request.requestId, ...(await request.begin(q)) });
+  });
+}
+
+/** A call through all three phases for an API request. */
 export async function runInPhases<P, R extends { id: string }, V>(
   db: Db,
   spec: StripeCallSpec<P, R, V>,
-  request: {
-    requestId: string | null;
-    begin(q: Queryable): Promise<{ orderId: string; params: P; amount?: number }>;
-  },
+  request: CallRequestPhase<P>,
   hooks: PhaseHooks = {},
 ): Promise<V> {
-  const call = await db.tx(async (q) => {
-    const earlier = request.requestId
-      ? (await q.query<StripeCallRow<P>>(selectCallByRequest(spec.kind, request.requestId))).rows[0]
-      : undefined;
-    return (
-      earlier ?? recordCall(q, { kind: spec.kind, requestId: request.requestId, ...(await request.begin(q)) })
-    );
-  });
-  return finishCall(db, spec, call, hooks);
+  return finishCall(db, spec, await beginCall(db, spec.kind, request), hooks);
 }
 
 /** Phases 2 and 3 of a recorded call: for the request that recorded it, its retry, or the completer. */

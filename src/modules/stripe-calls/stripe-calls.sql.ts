@@ -66,6 +66,22 @@ export const markCallFailed = (id: string, error: StoredError): Sql => ({
   values: [id, JSON.stringify(error)],
 });
 
+/** The completer's last try did not get an answer either: the call fails for good, fenced by its try. */
+const giveUpCall = (id: string, attempts: number, lastError: string | null): Sql => ({
+  text: `update stripe_calls set status = 'failed', error = $3::jsonb, last_error = $4, updated_at = now()
+          where id = $1 and attempts = $2::integer and status = 'pending'`,
+  values: [
+    id,
+    attempts,
+    JSON.stringify({
+      status: 502,
+      code: 'stripe_unreachable',
+      message: `Stripe did not answer after ${attempts} tries`,
+    } satisfies StoredError),
+    lastError,
+  ],
+});
+
 /** A pending call of `kind` on the order; with `exceptRequestId`, one of another request. */
 export const selectPendingCall = (
   orderId: string,
@@ -95,10 +111,5 @@ export const STRIPE_CALLS_QUEUE: QueueTable = {
   key: 'id',
   open: `job.status = 'pending'`,
   returning: 'job.*',
-  deadLetter: (id, attempts) =>
-    markCallFailed(id, {
-      status: 502,
-      code: 'stripe_unreachable',
-      message: `Stripe did not answer after ${attempts} tries`,
-    }),
+  deadLetter: (id, attempts, _reason, error) => giveUpCall(id, attempts, error),
 };

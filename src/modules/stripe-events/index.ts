@@ -41,7 +41,7 @@ export type {
   ApplyStep,
   EventApplier,
   InboxEvent,
-  OrderResolution,
+  Resolution,
 } from './stripe-events.applier.js';
 export { registerEventsCommands, type WithEvents } from './stripe-events.cli.js';
 export type { DeliveryAnswer, DeliveryStatus } from './stripe-events.delivery.js';
@@ -54,13 +54,8 @@ export {
   type WebhookIdempotencyService,
 } from './stripe-events.idempotency.js';
 export type { InboxOptions } from './stripe-events.inbox.js';
-export {
-  RECONCILE_MAX_WINDOW_MS,
-  RECONCILE_SCHEDULE,
-  type ReconcileSchedule,
-  type ReconcileSummary,
-} from './stripe-events.reconcile.js';
-export { INBOX_STATUSES, type InboxStatus } from './stripe-events.sql.js';
+export type { ReconcileSchedule, ReconcileSummary } from './stripe-events.reconcile.js';
+export type { InboxStatus } from './stripe-events.sql.js';
 
 /** Makes the events deferred on an order due now, in the caller's transaction: the order moved. */
 export async function wakeEventsWaitingOn(q: Queryable, orderId: string): Promise<void> {

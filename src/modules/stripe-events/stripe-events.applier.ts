@@ -14,10 +14,11 @@ export interface InboxEvent {
   object: unknown;
 }
 
-/** The order an event belongs to, once looked up outside any transaction. */
-export interface OrderResolution {
-  orderId: string | null;
-}
+/**
+ * What lookups outside the transaction found (which order a charge belongs to, what Stripe says of a charge),
+ * handed back to the applier on its next try. Its shape is the applier's own; the inbox only carries it.
+ */
+export type Resolution = Readonly<Record<string, unknown>>;
 
 /**
  * What applying an event came to. `orderId` is the order it was resolved to: events deferred on an order are
@@ -35,10 +36,11 @@ export type AppliedOutcome =
 export type ApplyStep =
   | AppliedOutcome
   /**
-   * The event's order can only be found by asking Stripe, which must not happen while holding row locks: the
-   * inbox commits nothing, runs `lookup` outside the transaction, and applies the event again with its answer.
+   * The event needs something only Stripe can say (its order, a charge's details), which must not be asked
+   * while holding row locks. Returned before writing anything; the inbox ends the transaction, runs `lookup`
+   * outside it, and applies the event again with what it found.
    */
-  | { lookup: () => Promise<OrderResolution> };
+  | { lookup: () => Promise<Resolution> };
 
 export interface EventApplier {
   /** The event types it acts on: reconciliation lists only these. */
@@ -46,7 +48,7 @@ export interface EventApplier {
   /**
    * Applies `event` through `q`, the transaction that holds its inbox row. Every effect must be safe to apply
    * once and only once per event: the inbox guarantees it runs to commit once, and may run it and roll back
-   * any number of times. `resolved` is the answer of an earlier `lookup`.
+   * any number of times. `resolved` holds what earlier lookups of this try found (empty at first).
    */
-  apply(q: Queryable, event: InboxEvent, resolved: OrderResolution | undefined): Promise<ApplyStep>;
+  apply(q: Queryable, event: InboxEvent, resolved: Resolution): Promise<ApplyStep>;
 }

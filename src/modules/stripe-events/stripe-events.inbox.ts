@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { type QueuePolicy, retryLater } from '../../jobs/index.js';
+import { nextTry, type QueuePolicy, retryLater } from '../../jobs/index.js';
 import type { Db, Queryable } from '../../ports/db.js';
-import { isDatabaseUnavailable } from '../../shared/errors.js';
-import type { AppliedOutcome, ApplyStep, EventApplier, OrderResolution } from './stripe-events.applier.js';
+import { errorMessage, isDatabaseUnavailable } from '../../shared/errors.js';
+import type { AppliedOutcome, ApplyStep, EventApplier, Resolution } from './stripe-events.applier.js';
 import type { StripeEvent } from './stripe-events.envelope.js';
 import type {
   IdempotentOutcome,
@@ -11,6 +11,7 @@ import type {
 } from './stripe-events.idempotency.js';
 import type { StripeEventsMetrics } from './stripe-events.metrics.js';
 import {
+  claimDeferred,
   deferEvent,
   INBOX_QUEUE,
   type InboxRow,
@@ -18,7 +19,6 @@ import {
   lockEvent,
   SETTLED,
   settleEvent,
-  wakeDeferred,
 } from './stripe-events.sql.js';
 
 /** How the inbox spaces the tries of one event, and when it becomes a dead letter. */
@@ -44,8 +44,6 @@ export interface InboxContext {
   /** Events from the other mode are someone else's: a live key never acts on test events and vice versa. */
   expectedLivemode: boolean;
 }
-
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /** Records a verified event unless it is already there; true when this call inserted it. */
 export async function recordEvent(
@@ -93,22 +91,21 @@ async function settle(
       wake: outcome.status === 'done' && outcome.wake,
     };
   }
-  await q.query(deferEvent(row.id, outcome.reason, outcome.orderId));
-  const verdict = await retryLater(
-    q,
-    INBOX_QUEUE,
-    ctx.options.retry,
-    { key: row.id, attempts: row.attempts },
-    { error: null, deadLetterReason: `retry limit reached while ${outcome.reason}` },
-  );
-  return verdict === 'dead'
-    ? { ...result, status: 'failed', reason: `retry limit reached while ${outcome.reason}` }
-    : { ...result, status: 'deferred', reason: outcome.reason };
+  const next = nextTry(ctx.options.retry, row.attempts);
+  if (next.verdict === 'retry') {
+    await q.query(deferEvent(row.id, outcome.reason, outcome.orderId, next.delayMs));
+    return { ...result, status: 'deferred', reason: outcome.reason };
+  }
+  const reason = `retry limit reached while ${outcome.reason}`;
+  await q.query(deferEvent(row.id, outcome.reason, outcome.orderId, 0));
+  await q.query(INBOX_QUEUE.deadLetter!(row.id, row.attempts, reason, null));
+  return { ...result, status: 'failed', reason };
 }
 
-type Step =
-  | { kind: 'result'; result: ProcessResult }
-  | { kind: 'lookup'; lookup: () => Promise<OrderResolution> };
+type Step = { kind: 'result'; result: ProcessResult } | { kind: 'lookup'; lookup: () => Promise<Resolution> };
+
+/** Lookups one try may ask for (an order, then a charge): more means the applier loops, which is a bug. */
+const MAX_LOOKUPS = 3;
 
 /**
  * The event's one transaction: lock the inbox row (skip it if settled), let the applier do the event's work,
@@ -118,7 +115,7 @@ async function applyInTx(
   ctx: InboxContext,
   q: Queryable,
   eventId: string,
-  resolved: OrderResolution | undefined,
+  resolved: Resolution,
 ): Promise<Step> {
   const row = (await q.query<InboxRow>(lockEvent(eventId))).rows[0];
   if (!row) throw new Error(`event ${eventId} is not in the inbox`);
@@ -135,10 +132,7 @@ async function applyInTx(
     const object = (row.payload.data as { object: unknown }).object;
     step = await ctx.applier.apply(q, { id: row.id, type: row.type, object }, resolved);
   }
-  if ('lookup' in step) {
-    if (resolved) throw new Error('the order was looked up at Stripe and still needs a lookup');
-    return { kind: 'lookup', lookup: step.lookup };
-  }
+  if ('lookup' in step) return { kind: 'lookup', lookup: step.lookup };
   return { kind: 'result', result: await settle(ctx, q, row, step) };
 }
 
@@ -148,13 +142,13 @@ async function recordFailure(ctx: InboxContext, eventId: string, err: unknown): 
     const row = (await q.query<InboxRow>(lockEvent(eventId))).rows[0];
     if (!row) throw err;
     if (SETTLED.includes(row.status)) return alreadySettled(row);
-    const deadLetterReason = `retry limit reached: ${errorText(err)}`;
+    const deadLetterReason = `retry limit reached: ${errorMessage(err)}`;
     const verdict = await retryLater(
       q,
       INBOX_QUEUE,
       ctx.options.retry,
       { key: row.id, attempts: row.attempts },
-      { error: errorText(err), deadLetterReason },
+      { error: errorMessage(err), deadLetterReason },
     );
     return verdict === 'dead'
       ? {
@@ -176,12 +170,14 @@ async function recordFailure(ctx: InboxContext, eventId: string, err: unknown): 
 export async function processEvent(ctx: InboxContext, eventId: string, type: string): Promise<ProcessResult> {
   let result: ProcessResult;
   try {
-    let step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, undefined));
-    if (step.kind === 'lookup') {
-      const resolved = await step.lookup();
+    let resolved: Resolution = {};
+    let step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, resolved));
+    for (let lookups = 1; step.kind === 'lookup'; lookups++) {
+      if (lookups > MAX_LOOKUPS)
+        throw new Error(`${type} ${eventId} still asks for a lookup after ${MAX_LOOKUPS}`);
+      resolved = { ...resolved, ...(await step.lookup()) };
       step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, resolved));
     }
-    if (step.kind !== 'result') throw new Error('unreachable: a second lookup was refused above');
     result = step.result;
   } catch (err) {
     if (isDatabaseUnavailable(err)) throw err;
@@ -215,7 +211,7 @@ export async function applyEvent(
   );
   if (outcome.kind === 'processed' && outcome.result.wake && outcome.result.orderId) {
     const { rows } = await ctx.db.query<{ id: string; type: string; stripe_created_at: Date }>(
-      wakeDeferred(outcome.result.orderId),
+      claimDeferred(outcome.result.orderId, ctx.options.lockTimeoutMs * 2),
     );
     rows.sort((a, b) => new Date(a.stripe_created_at).getTime() - new Date(b.stripe_created_at).getTime());
     for (const waiting of rows) await applyEvent(ctx, waiting.id, waiting.type);

@@ -64,15 +64,19 @@ export const settleEvent = (
   orderId: string | null,
 ): Sql => ({
   text: `update stripe_events
-            set status = $2, reason = $3, order_id = coalesce($4, order_id), processed_at = now()
+            set status = $2, reason = $3, order_id = coalesce($4, order_id), processed_at = now(),
+                last_error = null
           where id = $1`,
   values: [id, status, reason, orderId],
 });
 
-/** The event waits for another one its order depends on; the job mechanism schedules its next try. */
-export const deferEvent = (id: string, reason: string, orderId: string): Sql => ({
-  text: `update stripe_events set status = 'deferred', reason = $2, order_id = $3 where id = $1`,
-  values: [id, reason, orderId],
+/** The event waits for another one its order depends on, and is tried again after `delayMs` (or woken). */
+export const deferEvent = (id: string, reason: string, orderId: string, delayMs: number): Sql => ({
+  text: `update stripe_events
+            set status = 'deferred', reason = $2, order_id = $3, last_error = null,
+                next_attempt_at = now() + $4::integer * interval '1 millisecond'
+          where id = $1`,
+  values: [id, reason, orderId, delayMs],
 });
 
 /**
@@ -84,19 +88,29 @@ export const INBOX_QUEUE: QueueTable = {
   key: 'id',
   open: `job.status in ('pending', 'deferred')`,
   returning: 'job.id, job.type, job.attempts',
-  deadLetter: (id, _attempts, reason) => ({
-    text: `update stripe_events set status = 'failed', reason = $2, processed_at = now()
-            where id = $1 and status in ('pending', 'deferred')`,
-    values: [id, reason],
+  deadLetter: (id, attempts, reason, error) => ({
+    text: `update stripe_events set status = 'failed', reason = $3, last_error = $4, processed_at = now()
+            where id = $1 and attempts = $2::integer and status in ('pending', 'deferred')`,
+    values: [id, attempts, reason, error],
   }),
 };
 
-/** Events deferred on an order that just moved: due now, oldest first. */
+/** Events deferred on an order that just moved: due now, for whoever comes first. */
 export const wakeDeferred = (orderId: string): Sql => ({
-  text: `update stripe_events set next_attempt_at = now()
+  text: `update stripe_events set next_attempt_at = now() where order_id = $1 and status = 'deferred'`,
+  values: [orderId],
+});
+
+/**
+ * Claims the next try of every event deferred on an order that the claiming try just moved, so that the try
+ * applies them at once; each claim counts as a try, as any other does.
+ */
+export const claimDeferred = (orderId: string, leaseMs: number): Sql => ({
+  text: `update stripe_events
+            set attempts = attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond'
           where order_id = $1 and status = 'deferred'
           returning id, type, stripe_created_at`,
-  values: [orderId],
+  values: [orderId, leaseMs],
 });
 
 export const listEvents = (status: InboxStatus | undefined, limit: number): Sql => ({

@@ -1,9 +1,10 @@
 import type { z } from 'zod';
 import type { Queryable } from '../../ports/db.js';
 import { changeOrder, type OrderRow, PAID_STATUSES } from '../orders/index.js';
-import type { PaymentFact } from './payments.facts.js';
+import type { ChargeDetails, PaymentFact } from './payments.facts.js';
+import type { OrderLocator, PaymentResolution } from './payments.lookups.js';
 import { ORDER_ID_METADATA_KEY } from './payments.objects.js';
-import { type RefundRecord, selectRefundRecords } from './payments.sql.js';
+import { insertChargeDetails, type RefundRecord, selectRefundRecords } from './payments.sql.js';
 
 /**
  * What every event handler of the payments domain works with. Handlers run inside the event's transaction with
@@ -17,22 +18,23 @@ export interface HandlerContext {
   eventId: string;
   /** `stripe:evt_…`, recorded on every change the event makes. */
   cause: string;
+  /** Some module subscribes to the payment facts: only then is their evidence worth gathering. */
+  factsWanted: boolean;
   /** Raises a payment fact to the subscribers, in this transaction. */
   raise(fact: PaymentFact): Promise<void>;
+  /** What earlier lookups of this try found at Stripe. */
+  resolved: PaymentResolution;
+  /** Asks Stripe for a PaymentIntent's successful charge (outside the transaction, as a lookup). */
+  chargeAtStripe(paymentIntentId: string): Promise<ChargeDetails | null>;
 }
 
 export type HandlerResult =
   /** `wake`: the order moved in a way that events waiting on it (refunds, disputes) may now apply. */
   | { status: 'done'; reason: string | null; wake: boolean }
   | { status: 'deferred'; reason: string }
-  | { status: 'ignored'; reason: string };
-
-/** Where an event's order is: named outright, or to be found through its PaymentIntent or Charge. */
-export interface OrderLocator {
-  orderId: string | null;
-  paymentIntentId: string | null;
-  chargeId: string | null;
-}
+  | { status: 'ignored'; reason: string }
+  /** Something only Stripe can say is needed first; returned before the handler wrote anything. */
+  | { status: 'lookup'; lookup: () => Promise<PaymentResolution> };
 
 /** A handler of an event that changes an order. */
 export interface OrderEventHandler<T> {
@@ -87,4 +89,23 @@ export async function flag(
 /** What Stripe reported refunded on the order: its refunds and its charges' running totals. */
 export async function refundRecords(q: Queryable, orderId: string): Promise<RefundRecord[]> {
   return (await q.query<RefundRecord>(selectRefundRecords(orderId))).rows;
+}
+
+/** Keeps what Stripe said of a successful charge; the first word stands (a charge's card does not change). */
+export async function recordChargeDetails(
+  ctx: Pick<HandlerContext, 'q' | 'eventId'>,
+  details: ChargeDetails,
+  paymentIntentId: string | null,
+): Promise<void> {
+  await ctx.q.query(
+    insertChargeDetails({
+      chargeId: details.charge_id,
+      paymentIntentId,
+      customerId: details.customer_id,
+      cardFingerprint: details.card_fingerprint,
+      riskLevel: details.risk_level,
+      billingEmail: details.billing_email,
+      eventId: ctx.eventId,
+    }),
+  );
 }
