@@ -11,6 +11,7 @@ import { fromPg } from './adapters/postgres.js';
 import { createRedisClient, redisKv, redisLock } from './adapters/redis.js';
 import { createStripeClient, EMULATOR_SECRET_KEY } from './adapters/stripe.js';
 import type { Config } from './config.js';
+import { defaultRedisKeyPrefix } from './db/identity.js';
 import { migrate } from './db/migrate.js';
 import { createLogger } from './logger.js';
 import type { Db } from './ports/db.js';
@@ -25,6 +26,8 @@ export interface Infra {
   lock: Lock;
   kv: Kv;
   redis: Redis | undefined;
+  /** What every Redis key of this deployment starts with (REDIS_KEY_PREFIX, or derived from the database). */
+  redisKeyPrefix: string;
   stripe: Stripe;
   /** Secrets that webhook signatures are checked against (the configured ones, or the emulator's). */
   webhookSecrets: readonly string[];
@@ -88,12 +91,14 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
 
     const checks: Infra['checks'] = { database: () => db.query('select 1') };
     if (redis) checks.redis = () => redis.ping();
+    const redisKeyPrefix = config.redisKeyPrefix ?? (await defaultRedisKeyPrefix(db));
     return {
       config,
       db,
-      lock: redis ? redisLock(redis) : memoryLock(),
-      kv: redis ? redisKv(redis) : memoryKv(),
+      lock: redis ? redisLock(redis, `${redisKeyPrefix}lock:`) : memoryLock(),
+      kv: redis ? redisKv(redis, redisKeyPrefix) : memoryKv(),
       redis,
+      redisKeyPrefix,
       stripe,
       webhookSecrets,
       emulator,

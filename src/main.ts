@@ -7,10 +7,11 @@ import { migrate } from './db/migrate.js';
 import { startWorkers } from './jobs/index.js';
 import { createKey, ROLES, type Role, revokeKeysNamed } from './modules/auth/index.js';
 import { createModules, moduleWorkers, type OpenModules, registerModuleCommands } from './modules.js';
+import { redactUrlCredentials } from './shared/redact.js';
 
 /** Every command fails the same way: one line naming the reason, exit code 1. */
 function fail(err: unknown): never {
-  const reason = err instanceof Error ? err.message : String(err);
+  const reason = redactUrlCredentials(err instanceof Error ? err.message : String(err));
   process.stderr.write(`payments-service: ${reason}\n`);
   process.exit(1);
 }

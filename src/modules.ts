@@ -9,6 +9,7 @@ import { createNotificationsModule } from './modules/notifications/index.js';
 import { createOpsModule } from './modules/ops/index.js';
 import { createOrdersModule } from './modules/orders/index.js';
 import { createPaymentsModule, type PaymentFactSubscriber } from './modules/payments/index.js';
+import { createRateLimitsModule } from './modules/rate-limits/index.js';
 import { createStripeCallsModule, type PhaseHooks } from './modules/stripe-calls/index.js';
 import {
   createStripeEventsModule,
@@ -41,6 +42,11 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
   const auth = createAuthModule({ db });
   const idempotency = createIdempotencyModule({ db });
   const ops = createOpsModule({ checks: infra.checks, registry });
+  const rateLimits = createRateLimitsModule({
+    limits: config.rateLimits,
+    redis: infra.redis,
+    keyPrefix: infra.redisKeyPrefix,
+  });
   const notifications = createNotificationsModule({ db, registry, ordersWebhook: config.ordersWebhook });
   const orders = createOrdersModule({ db });
   const checkout = createCheckoutModule({
@@ -70,8 +76,9 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     ...(options.reconcileSchedule ? { reconcileSchedule: options.reconcileSchedule } : {}),
     ...(options.periodicCheckMs ? { periodicCheckMs: options.periodicCheckMs } : {}),
   });
-  // Hooks first (authentication, then Idempotency-Key), then every module's routes, in this order.
+  // Hooks first (rate limits, authentication, then Idempotency-Key), then every module's routes, in this order.
   const list: ServiceModule[] = [
+    rateLimits,
     auth,
     idempotency,
     ops,

@@ -1,3 +1,5 @@
+import { redactUrlCredentials } from './redact.js';
+import { storableString } from './storable.js';
 /**
  * The one error type the service raises on purpose. `code` is the stable, documented name clients switch on
  * (CONTRACT §3); `message` is for people and may change.
@@ -73,6 +75,9 @@ export const isSerializationFailure = (err: unknown) =>
 export const isUniqueViolation = (err: unknown) =>
   err instanceof Error && (err as { code?: unknown }).code === '23505';
 
-/** What is kept of an error in a row (`last_error`, a dead letter's reason): its message, bounded. */
+/**
+ * What is kept of an error in a row (`last_error`, a dead letter's reason): its message without passwords in
+ * URLs, bounded and storable.
+ */
 export const errorMessage = (err: unknown, max = 500) =>
-  (err instanceof Error ? err.message : String(err)).slice(0, max);
+  storableString(redactUrlCredentials(err instanceof Error ? err.message : String(err)).slice(0, max));

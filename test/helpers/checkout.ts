@@ -33,3 +33,14 @@ export async function startCheckout(
   const session = res.json() as { id: string; url: string };
   return { orderId: opts.orderId, sessionId: session.id, url: session.url };
 }
+
+/** Holds the emulator's webhooks back (delivery off) while `fn` runs, so a test delivers what it names. */
+export async function withoutDelivery<T>(ctx: TestContext, fn: () => Promise<T>): Promise<T> {
+  const endpoints = (await ctx.infra.stripe.webhookEndpoints.list()).data;
+  for (const e of endpoints) await ctx.infra.stripe.webhookEndpoints.update(e.id, { disabled: true });
+  try {
+    return await fn();
+  } finally {
+    for (const e of endpoints) await ctx.infra.stripe.webhookEndpoints.update(e.id, { disabled: false });
+  }
+}

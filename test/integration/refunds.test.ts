@@ -5,7 +5,7 @@ import { changeOrder, getOrder, lockOrder, orderWithHistory } from '../../src/mo
 import { recordCall, stripeIdempotencyKey } from '../../src/modules/stripe-calls/index.js';
 import { moduleWorkers } from '../../src/modules.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
-import { startCheckout } from '../helpers/checkout.js';
+import { startCheckout, withoutDelivery } from '../helpers/checkout.js';
 import { BACKENDS } from '../helpers/db.js';
 import { signed, stripeEvent } from '../helpers/stripe-events.js';
 
@@ -63,6 +63,16 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
 
   async function stripeRefunds(paymentIntent: string): Promise<Stripe.Refund[]> {
     return (await ctx.infra.stripe.refunds.list({ payment_intent: paymentIntent, limit: 100 })).data;
+  }
+
+  /** The emulator's own event of `type` about `object` (the newest one), delivered signed, as Stripe would. */
+  async function deliverEmulated(type: string, object: (o: Record<string, unknown>) => boolean) {
+    const event = (await ctx.infra.stripe.events.list({ limit: 100 })).data.find(
+      (e) => e.type === type && object(e.data.object as unknown as Record<string, unknown>),
+    );
+    if (!event) throw new Error(`the emulator sent no ${type} of that object`);
+    const { payload, header } = signed(event, ctx.infra.webhookSecrets[0]!);
+    return (await ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header)).status;
   }
 
   const attempts = async (id: string) =>
@@ -155,6 +165,46 @@ describe.each(BACKENDS)('refunds on %s', (backend) => {
     expect(await getOrder(ctx.testDb.db, id)).toMatchObject({
       status: 'paid',
       amount_refunded: 0,
+    });
+  });
+
+  it('counts a dashboard refund told only by charge.refunded and our pending refund once each: accepts up to the true remainder, refuses beyond it with that balance', async () => {
+    await withoutDelivery(ctx, async () => {
+      const { id, paymentIntent } = await paidOrder(5000);
+      // Made in Stripe's dashboard: no order in its metadata, and only its charge's running total reaches us.
+      const dashboard = await ctx.infra.stripe.refunds.create({
+        payment_intent: paymentIntent,
+        amount: 1000,
+      });
+      expect(dashboard.metadata).toEqual({});
+      const ofCharge = (total: number) => (o: Record<string, unknown>) =>
+        o['payment_intent'] === paymentIntent && o['amount_refunded'] === total;
+      expect(await deliverEmulated('charge.refunded', ofCharge(1000))).toBe('processed');
+      expect(await getOrder(ctx.testDb.db, id)).toMatchObject({ amount_refunded: 1000 });
+
+      // Ours: made at Stripe, none of its events delivered yet (pending, as far as the order knows).
+      expect((await refund(id, { amount: 500 }, `a-${id}`)).statusCode).toBe(201);
+      const over = await refund(id, { amount: 3501 }, `b-${id}`);
+      expect(over.statusCode).toBe(422);
+      expect(over.json().error).toMatchObject({
+        code: 'refund_exceeds_balance',
+        details: { balance: 3500, requested: 3501 },
+      });
+      // Refused by our balance, before any call to Stripe was recorded.
+      expect(await attempts(id)).toBe(1);
+
+      // The charge's total now includes ours, and the dashboard refund is told by id too: still once each.
+      expect(await deliverEmulated('charge.refunded', ofCharge(1500))).toBe('processed');
+      expect(await deliverEmulated('refund.created', (o) => o['id'] === dashboard.id)).toBe('processed');
+      expect(await getOrder(ctx.testDb.db, id)).toMatchObject({ amount_refunded: 1500 });
+      const stillOver = await refund(id, { amount: 3501 }, `c-${id}`);
+      expect(stillOver.statusCode).toBe(422);
+      expect(stillOver.json().error.details).toMatchObject({ balance: 3500 });
+
+      const rest = await refund(id, { amount: 3500 }, `d-${id}`);
+      expect(rest.statusCode).toBe(201);
+      expect((await stripeRefunds(paymentIntent)).reduce((sum, r) => sum + r.amount, 0)).toBe(5000);
+      expect(await attempts(id)).toBe(2);
     });
   });
 

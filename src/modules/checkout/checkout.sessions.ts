@@ -30,6 +30,19 @@ export async function sessionOfOrder(
 }
 
 /**
+ * Whether this service made `sessionId` for the order: its current session, or one checkout recorded for it.
+ * Any other session naming the order (a Payment Link, another integration on the same Stripe account) is not
+ * the order's to be paid by.
+ */
+export async function isOwnSession(
+  q: Queryable,
+  order: { id: string; checkout_session_id: string | null },
+  sessionId: string,
+): Promise<boolean> {
+  return order.checkout_session_id === sessionId || (await sessionOfOrder(q, order.id, sessionId)) !== null;
+}
+
+/**
  * Whether a newer Checkout Session of the order replaced `sessionId`: checkout marks the sessions it expired
  * when it stores the new one, so what happens to a replaced session no longer says anything about the order.
  */

@@ -13,6 +13,7 @@ import { describeSession } from './checkout.sessions.js';
  */
 export type { CheckoutInput, CheckoutParams, CheckoutSessionView } from './checkout.create.js';
 export {
+  isOwnSession,
   newSessionUnderWay,
   otherOpenSessions,
   outcomeOf,

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Queryable } from '../../ports/db.js';
-import { sha256Hex } from '../../shared/hash.js';
 import { newId } from '../../shared/ids.js';
 import type { IdempotencyRow } from './idempotency.sql.js';
 import * as sql from './idempotency.sql.js';
@@ -43,9 +41,16 @@ export function parseIdempotencyKey(header: string): string | null {
   return key;
 }
 
-/** "Same request": same method, same path and query, same JSON body whatever its key order or spacing. */
-export function requestFingerprint(method: string, url: string, body: unknown): string {
-  return sha256Hex(`${method} ${url}\n${canonicalize(body ?? null) ?? 'null'}`);
+/**
+ * "Same request": same method, same path and query, same body bytes. Taken over the bytes as sent, never by
+ * parsing and re-serialising, so its cost is one hash whatever the body holds; a client retrying sends the
+ * same bytes again.
+ */
+export function requestFingerprint(method: string, url: string, body: Buffer | null): string {
+  return createHash('sha256')
+    .update(`${method} ${url}\n`)
+    .update(body ?? Buffer.alloc(0))
+    .digest('hex');
 }
 
 /** Claims `key` for a request, or says why it may not run: replay, reuse with another request, in use. */

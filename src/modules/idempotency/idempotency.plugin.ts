@@ -20,22 +20,16 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The `Idempotency-Key` this request holds, if it sent one: pass `.id` to services that call Stripe. */
     idempotency: HeldKey | null;
+    /** A JSON body's bytes as sent: what a key's fingerprint is taken over. */
+    rawBody: Buffer | null;
   }
 }
 
 /** What the hooks share for the app's lifetime. */
 interface KeyHooks {
   db: Queryable;
-  /** The fingerprint of each request's body as sent, taken before validation reshapes it. */
-  fingerprints: WeakMap<FastifyRequest, string>;
   /** Requests that failed in a way a retry may fix (AppError.retryable). */
   retryable: WeakSet<FastifyRequest>;
-}
-
-function fingerprintBody(h: KeyHooks, req: FastifyRequest): void {
-  if (req.headers['idempotency-key'] !== undefined) {
-    h.fingerprints.set(req, requestFingerprint(req.method, req.url, req.body));
-  }
 }
 
 /**
@@ -57,8 +51,8 @@ function headerOf(req: FastifyRequest): string | null {
 
 async function claimForRequest(h: KeyHooks, req: FastifyRequest, reply: FastifyReply) {
   const header = headerOf(req);
-  // Keys are scoped to the API key that sent them; a request without one has no scope to keep a key in, and
-  // its header is not even read (the webhook route is public, and Stripe sends no such header).
+  // Keys are scoped to the API key that sent them. A request without one (a public route: the webhook, the
+  // pages) has no scope to keep a key in, and nothing of it is fingerprinted or stored.
   if (header === null || !req.principal) return;
   const key = parseIdempotencyKey(header);
   if (!key) {
@@ -66,7 +60,7 @@ async function claimForRequest(h: KeyHooks, req: FastifyRequest, reply: FastifyR
       'headers.idempotency-key': 'must be 1-255 printable ASCII characters',
     });
   }
-  const fingerprint = h.fingerprints.get(req) ?? requestFingerprint(req.method, req.url, req.body);
+  const fingerprint = requestFingerprint(req.method, req.url, req.rawBody);
   const result = await claimKey(h.db, req.principal.keyId, key, fingerprint);
   switch (result.kind) {
     case 'held':
@@ -119,17 +113,18 @@ async function storeResponse(h: KeyHooks, req: FastifyRequest, reply: FastifyRep
 
 /**
  * `Idempotency-Key` on our API (IETF draft, CONTRACT §3), added to every `POST` route as it is registered:
- * honoured where sent, required where the route says `config: { idempotency: 'required' }`.
+ * honoured where an authenticated caller sends it, required where the route says
+ * `config: { idempotency: 'required' }`.
  *
- * Hooks, in Fastify's order: preValidation fingerprints the body as sent (before zod reshapes it);
- * preHandler (after the route's own role check, so 401/403 come first) claims the key, replays a stored
- * response or refuses; onSend stores the final response. What is stored: everything a retry would get again.
- * Not stored: 400 (the request was refused before doing anything, so a corrected one may use the key), 429,
- * 5xx and retryable errors (a retry may succeed: the key keeps its fingerprint and is free at once).
+ * Hooks, in Fastify's order: the JSON parser keeps the body's bytes; preHandler (after the route's role check,
+ * so 401/403 come first and an unauthenticated request costs nothing here) fingerprints those bytes, claims the
+ * key, replays a stored response or refuses; onSend stores the final response. What is stored: everything a
+ * retry would get again. Not stored: 400 (the request was refused before doing anything, so a corrected one
+ * may use the key), 429, 5xx and retryable errors (a retry may succeed: the key keeps its fingerprint and is
+ * free at once).
  */
 export const idempotencyPlugin = fp(async (app: FastifyInstance, opts: { db: Queryable }) => {
-  const h: KeyHooks = { db: opts.db, fingerprints: new WeakMap(), retryable: new WeakSet() };
-  const fingerprint = async (req: FastifyRequest) => fingerprintBody(h, req);
+  const h: KeyHooks = { db: opts.db, retryable: new WeakSet() };
   const claim = (req: FastifyRequest, reply: FastifyReply) => claimForRequest(h, req, reply);
   const noteRetryable = async (req: FastifyRequest, _reply: FastifyReply, err: unknown) => {
     if (err instanceof AppError && err.retryable) h.retryable.add(req);
@@ -138,10 +133,15 @@ export const idempotencyPlugin = fp(async (app: FastifyInstance, opts: { db: Que
     storeResponse(h, req, reply, payload);
 
   app.decorateRequest('idempotency', null);
+  app.decorateRequest('rawBody', null);
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    req.rawBody = body as Buffer;
+    parseJson(req, req.rawBody.toString('utf8'), done);
+  });
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.includes('POST')) return;
-    route.preValidation = [...hooks(route.preValidation), fingerprint];
     route.preHandler = [...hooks(route.preHandler), claim];
     route.onError = [...hooks(route.onError), noteRetryable];
     route.onSend = [...hooks(route.onSend), store];

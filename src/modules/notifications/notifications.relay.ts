@@ -2,6 +2,7 @@ import { Webhook } from 'standardwebhooks';
 import { queueWorker, type Worker } from '../../jobs/index.js';
 import type { Db } from '../../ports/db.js';
 import { NOTIFICATION_RETRY, type RetryPolicy } from '../../shared/backoff.js';
+import { secretScrubber } from '../../shared/redact.js';
 import { type ClaimedMessage, markDelivered, OUTBOX_QUEUE } from './notifications.sql.js';
 
 // Receivers are expected to acknowledge and queue (Standard Webhooks guidance), which takes milliseconds;
@@ -20,6 +21,9 @@ const BATCH_SIZE = 20;
 const IDLE_MS = 1_000;
 // What is kept of a receiver's error answer in `last_error`: enough to see its reason, not its whole page.
 const ERROR_BODY_CHARS = 200;
+// Twice as much is read and scrubbed before it is cut, so that a secret the receiver echoes across the cut
+// is still whole when it is looked for, rather than kept as its first characters.
+const ERROR_BODY_READ_CHARS = 2 * ERROR_BODY_CHARS;
 
 export interface OutboxRelayOptions {
   db: Db;
@@ -50,6 +54,9 @@ export interface OutboxRelayOptions {
 export function createOutboxRelay(opts: OutboxRelayOptions): Worker {
   const webhook = signer(opts.secret);
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  // `last_error` is read by operators and copied into tickets: the URL (its path or query may be the
+  // receiver's credential) and the secret are hidden from what fetch and the receiver say.
+  const scrub = secretScrubber([opts.url, opts.secret]);
 
   /** One try of one message; throws what the receiver or the network said when it was not a 2xx. */
   async function send(message: ClaimedMessage): Promise<void> {
@@ -73,10 +80,12 @@ export function createOutboxRelay(opts: OutboxRelayOptions): Worker {
         signal: AbortSignal.timeout(timeoutMs),
       });
       // Read (part of) the answer inside the same timeout, which also frees the connection for reuse.
-      answer = await textPrefix(res, ERROR_BODY_CHARS);
+      answer = scrub(await textPrefix(res, ERROR_BODY_READ_CHARS))
+        .slice(0, ERROR_BODY_CHARS)
+        .trim();
     } catch (err) {
       opts.onAttempt?.('failed');
-      throw new Error(describeFailure(err, timeoutMs));
+      throw new Error(scrub(describeFailure(err, timeoutMs)));
     }
     const ok = res.status >= 200 && res.status < 300;
     opts.onAttempt?.(ok ? 'delivered' : 'failed');

@@ -34,7 +34,7 @@ export interface PaymentsDeps {
 export function createPaymentsModule(deps: PaymentsDeps) {
   const callSpec = refundCallSpec(deps.stripe);
   const refund = (input: RefundInput, request: { requestId: string | null }) =>
-    createRefund(deps.db, callSpec, input, request);
+    createRefund({ db: deps.db, stripe: deps.stripe, spec: callSpec }, input, request);
   return defineModule({
     name: 'payments',
     createRefund: refund,

@@ -4,13 +4,19 @@ import { lockOrder, orderIdByPaymentIntent } from '../orders/index.js';
 import type { AppliedOutcome, ApplyStep, EventApplier, InboxEvent } from '../stripe-events/index.js';
 import { disputeChanged } from './payments.disputes.js';
 import { type PaymentFactSubscriber, raiseFact } from './payments.facts.js';
+import { connectedAccountEvent } from './payments.foreign.js';
 import type {
   HandlerContext,
   HandlerResult,
   OrderEventHandler,
   RecordingHandler,
 } from './payments.handlers.js';
-import { chargeAtStripe, orderIdAtStripe, type PaymentResolution } from './payments.lookups.js';
+import {
+  chargeAtStripe,
+  orderIdAtStripe,
+  type PaymentResolution,
+  sessionAtStripe,
+} from './payments.lookups.js';
 import { chargeRefunded, chargeSucceeded, refundChanged } from './payments.refunds.js';
 import {
   asyncPaymentFailed,
@@ -24,21 +30,24 @@ import {
 // biome-ignore lint/suspicious/noExplicitAny: each handler reads its own object type.
 type AnyHandler = OrderEventHandler<any> | RecordingHandler<any>;
 
-/** Every event type the payments domain acts on (DESIGN §3). Anything else is recorded and ignored. */
-const HANDLERS: Readonly<Record<string, AnyHandler>> = {
-  'checkout.session.completed': checkoutCompleted,
-  'checkout.session.async_payment_succeeded': asyncPaymentSucceeded,
-  'checkout.session.async_payment_failed': asyncPaymentFailed,
-  'checkout.session.expired': checkoutExpired,
-  'payment_intent.succeeded': paymentIntentSucceeded,
-  'payment_intent.payment_failed': paymentIntentFailed,
-  'charge.succeeded': chargeSucceeded,
-  'charge.refunded': chargeRefunded,
-  'refund.created': refundChanged,
-  'refund.updated': refundChanged,
-  'charge.dispute.created': disputeChanged,
-  'charge.dispute.closed': disputeChanged,
-};
+/**
+ * Every event type the payments domain acts on (DESIGN §3). Anything else is recorded and ignored. A Map, not
+ * an object: a type from outside such as `constructor` or `__proto__` must find nothing, not a prototype's.
+ */
+const HANDLERS: ReadonlyMap<string, AnyHandler> = new Map<string, AnyHandler>([
+  ['checkout.session.completed', checkoutCompleted],
+  ['checkout.session.async_payment_succeeded', asyncPaymentSucceeded],
+  ['checkout.session.async_payment_failed', asyncPaymentFailed],
+  ['checkout.session.expired', checkoutExpired],
+  ['payment_intent.succeeded', paymentIntentSucceeded],
+  ['payment_intent.payment_failed', paymentIntentFailed],
+  ['charge.succeeded', chargeSucceeded],
+  ['charge.refunded', chargeRefunded],
+  ['refund.created', refundChanged],
+  ['refund.updated', refundChanged],
+  ['charge.dispute.created', disputeChanged],
+  ['charge.dispute.closed', disputeChanged],
+]);
 
 export interface PaymentEventsDeps {
   stripe: Stripe;
@@ -89,9 +98,9 @@ async function applyToOrder(
 /** The payments domain as the Stripe event inbox sees it: one function per event family, by type. */
 export function paymentEventApplier(deps: PaymentEventsDeps): EventApplier {
   return {
-    types: Object.keys(HANDLERS),
+    types: [...HANDLERS.keys()],
     async apply(q: Queryable, event: InboxEvent, resolved) {
-      const handler = HANDLERS[event.type];
+      const handler = HANDLERS.get(event.type);
       if (!handler)
         return { status: 'ignored', reason: `${event.type} events are not handled`, orderId: null };
       const parsed = handler.schema.safeParse(event.object);
@@ -107,7 +116,18 @@ export function paymentEventApplier(deps: PaymentEventsDeps): EventApplier {
         raise: (fact) => raiseFact(deps.subscribers, q, fact),
         resolved: resolved as PaymentResolution,
         chargeAtStripe: (paymentIntentId) => chargeAtStripe(deps.stripe, paymentIntentId),
+        sessionAtStripe: (paymentIntentId) => sessionAtStripe(deps.stripe, paymentIntentId),
       };
+      if (event.account) {
+        const orderHandler = 'record' in handler ? null : handler;
+        const { result, orderId } = await connectedAccountEvent(
+          ctx,
+          orderHandler,
+          parsed.data,
+          event.account,
+        );
+        return toStep(result, orderId);
+      }
       if ('record' in handler) return toStep(await handler.record(ctx, parsed.data), null);
       return applyToOrder(deps, ctx, handler, parsed.data);
     },

@@ -26,6 +26,8 @@ export interface HandlerContext {
   resolved: PaymentResolution;
   /** Asks Stripe for a PaymentIntent's successful charge (outside the transaction, as a lookup). */
   chargeAtStripe(paymentIntentId: string): Promise<ChargeDetails | null>;
+  /** Asks Stripe which Checkout Session made a PaymentIntent (outside the transaction, as a lookup). */
+  sessionAtStripe(paymentIntentId: string): Promise<string | null>;
 }
 
 export type HandlerResult =
@@ -36,11 +38,21 @@ export type HandlerResult =
   /** Something only Stripe can say is needed first; returned before the handler wrote anything. */
   | { status: 'lookup'; lookup: () => Promise<PaymentResolution> };
 
+/** Money an event says was taken: by a session or a PaymentIntent. */
+export interface TakenMoney {
+  objectId: string;
+  amount: number | null;
+  currency: string | null;
+  paymentIntentId: string | null;
+}
+
 /** A handler of an event that changes an order. */
 export interface OrderEventHandler<T> {
   schema: z.ZodType<T>;
   locate(object: T): OrderLocator;
   apply(ctx: HandlerContext, order: OrderRow, object: T): Promise<HandlerResult>;
+  /** The money the event says was taken, for the events that say so (flagged when it is not ours). */
+  moneyTaken?(object: T): TakenMoney | null;
 }
 
 /** A handler of an event that only records what Stripe said, for no order in particular. */

@@ -9,6 +9,8 @@ import { ORDER_ID_METADATA_KEY } from './payments.objects.js';
 export type PaymentResolution = {
   /** The order a PaymentIntent or Charge belongs to, from Stripe's metadata (null: none of ours). */
   orderId?: string | null;
+  /** The Checkout Session that made a PaymentIntent (null: none did). */
+  sessionOfPaymentIntent?: string | null;
   /** The successful charge of the payment being captured (null: Stripe has none to show). */
   charge?: ChargeDetails | null;
 };
@@ -62,6 +64,12 @@ export const chargeDetailsOf = (charge: {
   billing_email: charge.billing_details?.email ?? null,
 });
 
+/** The Checkout Session that made a PaymentIntent, which the PaymentIntent itself does not name. */
+export async function sessionAtStripe(stripe: Stripe, paymentIntentId: string): Promise<string | null> {
+  const page = await stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
+  return page.data[0]?.id ?? null;
+}
+
 /** The PaymentIntent's successful charge, for a capture whose `charge.succeeded` has not arrived (yet). */
 export async function chargeAtStripe(stripe: Stripe, paymentIntentId: string): Promise<ChargeDetails | null> {
   try {
@@ -74,4 +82,37 @@ export async function chargeAtStripe(stripe: Stripe, paymentIntentId: string): P
     if (missing(err)) return null;
     throw err;
   }
+}
+
+/** A refund as Stripe lists it; `order_id` is the order its metadata names (null: not made by this service). */
+export interface ListedRefund {
+  id: string;
+  payment_intent_id: string | null;
+  amount: number;
+  status: string | null;
+  order_id: string | null;
+}
+
+/**
+ * Every refund Stripe holds for a PaymentIntent, all pages: the only way to learn by id of a refund made in the
+ * dashboard when its `refund.created` never came (an endpoint not subscribed to it) or has not come yet.
+ */
+export async function refundsAtStripe(stripe: Stripe, paymentIntentId: string): Promise<ListedRefund[]> {
+  const listed: ListedRefund[] = [];
+  try {
+    for await (const r of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })) {
+      listed.push({
+        id: r.id,
+        payment_intent_id:
+          typeof r.payment_intent === 'string' ? r.payment_intent : (r.payment_intent?.id ?? null),
+        amount: r.amount,
+        status: r.status,
+        order_id: r.metadata?.[ORDER_ID_METADATA_KEY] ?? null,
+      });
+    }
+  } catch (err) {
+    if (missing(err)) return [];
+    throw err;
+  }
+  return listed;
 }

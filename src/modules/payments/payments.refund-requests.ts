@@ -1,11 +1,18 @@
 import Stripe from 'stripe';
 import type { Db, Queryable } from '../../ports/db.js';
-import { AppError, notFound, validationFailed } from '../../shared/errors.js';
+import { AppError, notFound, serviceUnavailable, validationFailed } from '../../shared/errors.js';
 import { amountProblem } from '../../shared/money.js';
-import { lockOrder, PAID_STATUSES } from '../orders/index.js';
-import { refundCallsOf, runInPhases, type StripeCallSpec } from '../stripe-calls/index.js';
+import { getOrder, lockOrder, type OrderRow, PAID_STATUSES } from '../orders/index.js';
+import {
+  isRetryableStripeError,
+  refundCallsOf,
+  runInPhases,
+  type StripeCallSpec,
+} from '../stripe-calls/index.js';
 import { refundRecords } from './payments.handlers.js';
-import { countedRefunds } from './payments.refund-totals.js';
+import { type ListedRefund, refundsAtStripe } from './payments.lookups.js';
+import { knownRefunds, refundBalance } from './payments.refund-totals.js';
+import type { RefundRecord } from './payments.sql.js';
 
 /** Stripe's own refund reasons; any other reason travels in the refund's metadata only. */
 const STRIPE_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'] as const;
@@ -37,38 +44,66 @@ const exceedsBalance = (orderId: string, requested: number, balance: number) =>
     { details: { order_id: orderId, requested, balance } },
   );
 
+const isRefundable = (order: OrderRow) =>
+  PAID_STATUSES.includes(order.status) && order.payment_intent_id !== null;
+
 /**
- * What the order's PaymentIntent has refunded or is refunding: refunds we asked Stripe for and it did not
- * refuse, while Stripe has not reported them yet, plus every refund Stripe reported that has not failed or been
- * canceled. A refund that failed no longer counts: its money is the merchant's again.
+ * The refunds Stripe holds for the order's payment that this service did not ask for, asked before phase 1
+ * because no transaction may wait on Stripe. A refund made in the dashboard may be known here only as part of
+ * its charge's running total, and that total cannot say whether it includes our own refunds: only its id lets
+ * it be counted once beside them. Ours are left out of the list, since their calls count them, and one whose
+ * call has no answer yet would count twice. An order that cannot be refunded is not asked about: phase 1
+ * refuses it. A refund made after the list is taken is Stripe's to refuse (`OVER_BALANCE_CODES`).
  */
-async function requestedRefunds(
-  q: Queryable,
-  orderId: string,
-  paymentIntentId: string | null,
-): Promise<number> {
-  const records = await refundRecords(q, orderId);
-  const reported = new Set(records.filter((r) => r.kind === 'refund').map((r) => r.id));
-  const unreported = (await refundCallsOf(q, orderId))
-    .filter((c) => c.stripe_object_id === null || !reported.has(c.stripe_object_id))
-    .reduce((total, c) => total + c.amount, 0);
-  return unreported + countedRefunds(records, paymentIntentId);
+async function refundsMadeElsewhere(deps: RefundDeps, orderId: string): Promise<RefundRecord[]> {
+  const order = await getOrder(deps.db, orderId);
+  if (!order || !isRefundable(order)) return [];
+  let listed: ListedRefund[];
+  try {
+    listed = await refundsAtStripe(deps.stripe, order.payment_intent_id!);
+  } catch (err) {
+    // Nothing is recorded yet, so the same request can simply be retried.
+    if (isRetryableStripeError(err)) throw serviceUnavailable('Stripe', err);
+    throw new AppError(
+      502,
+      'stripe_error',
+      `Stripe did not list the refunds: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+  return listed
+    .filter((r) => r.order_id !== order.id)
+    .map((r) => ({
+      kind: 'refund',
+      id: r.id,
+      payment_intent_id: r.payment_intent_id,
+      amount: r.amount,
+      status: r.status,
+    }));
 }
 
 /**
  * Phase 1, under the order's row lock so concurrent refunds are judged one at a time. The balance is what was
- * paid minus the larger of what Stripe reports refunded (`amount_refunded`, kept by the webhook) and what is
- * refunded or being refunded: a refund we asked for counts before its webhook arrives, one made in Stripe's
- * dashboard counts once the webhook reports it, and one that failed counts no longer. Stripe refuses anything
- * beyond the charge's remaining amount as a last line.
+ * paid less every refund known by id that has not failed, each once (`knownRefunds`): ours from the moment we
+ * ask for them, those Stripe reported, and those Stripe lists that we did not make; or less the webhook's
+ * total (`amount_refunded`) when that is larger. A refund that failed counts no longer. Stripe refuses
+ * anything beyond the charge's remaining amount as a last line.
  */
-async function beginRefund(q: Queryable, input: RefundInput) {
+async function beginRefund(q: Queryable, input: RefundInput, elsewhere: readonly RefundRecord[]) {
   const order = await lockOrder(q, input.orderId);
   if (!order) throw notFound(`order ${input.orderId}`);
-  const requested = await requestedRefunds(q, order.id, order.payment_intent_id);
-  const refundable = PAID_STATUSES.includes(order.status) && order.payment_intent_id !== null;
-  const balance = refundable
-    ? Math.max(0, order.amount_paid - Math.max(order.amount_refunded, requested))
+  const balance = isRefundable(order)
+    ? refundBalance(
+        order.amount_paid,
+        order.amount_refunded,
+        knownRefunds(
+          await refundRecords(q, order.id),
+          elsewhere,
+          await refundCallsOf(q, order.id),
+          order.payment_intent_id,
+        ),
+        order.payment_intent_id,
+      )
     : 0;
   const amount = input.amount ?? balance;
   if (input.amount !== undefined) {
@@ -109,19 +144,25 @@ export function refundCallSpec(stripe: Stripe): StripeCallSpec<RefundParams, Str
   };
 }
 
+export interface RefundDeps {
+  db: Db;
+  stripe: Stripe;
+  spec: StripeCallSpec<RefundParams, Stripe.Refund, RefundView>;
+}
+
 /**
  * `POST /v1/orders/:id/refunds`: the refund is created with our call's id as Stripe's idempotency key, so a
  * retried request never refunds twice. The order's `amount_refunded` is left to the refund webhooks, which
  * report what Stripe actually refunded.
  */
-export function createRefund(
-  db: Db,
-  spec: StripeCallSpec<RefundParams, Stripe.Refund, RefundView>,
+export async function createRefund(
+  deps: RefundDeps,
   input: RefundInput,
   request: { requestId: string | null },
 ): Promise<RefundView> {
-  return runInPhases(db, spec, {
+  const elsewhere = await refundsMadeElsewhere(deps, input.orderId);
+  return runInPhases(deps.db, deps.spec, {
     requestId: request.requestId,
-    begin: (q) => beginRefund(q, input),
+    begin: (q) => beginRefund(q, input, elsewhere),
   });
 }

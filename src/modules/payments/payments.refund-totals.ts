@@ -1,3 +1,4 @@
+import { refundStatusRank } from './payments.objects.js';
 import type { RefundRecord } from './payments.sql.js';
 
 /**
@@ -53,4 +54,60 @@ export function refundedTotal(
   const failed = sum(refunds.filter((r) => FAILED.has(r.status ?? '')));
   const charged = sum(mine.filter((r) => r.kind === 'charge'));
   return Math.max(counted, charged - failed, 0);
+}
+
+/** A refund this service asked Stripe for and Stripe did not refuse; `stripe_object_id` once Stripe answered. */
+export interface RefundCall {
+  stripe_object_id: string | null;
+  amount: number;
+}
+
+/**
+ * Every refund of the order known by id, each once: those Stripe reported, those Stripe lists that this
+ * service did not ask for (`elsewhere`: made in the dashboard, told perhaps only through their charge's running
+ * total, perhaps not at all yet), and our own calls Stripe has not reported. A charge's running total is left
+ * out: it says how much, not which refunds, so it cannot be added to refunds known by id without counting
+ * some twice. Told of twice, a refund keeps its furthest status (one that failed stays failed). A call not yet
+ * answered has no id and counts on its own: Stripe may already have made it.
+ */
+export function knownRefunds(
+  reported: readonly RefundRecord[],
+  elsewhere: readonly RefundRecord[],
+  calls: readonly RefundCall[],
+  paymentIntentId: string | null,
+): RefundRecord[] {
+  const byId = new Map<string, RefundRecord>();
+  for (const r of [...reported, ...elsewhere]) {
+    if (r.kind !== 'refund') continue;
+    const known = byId.get(r.id);
+    if (!known || refundStatusRank(r.status ?? '') > refundStatusRank(known.status ?? '')) byId.set(r.id, r);
+  }
+  const unreported = calls.flatMap((c, i): RefundRecord[] =>
+    c.stripe_object_id !== null && byId.has(c.stripe_object_id)
+      ? []
+      : [
+          {
+            kind: 'refund',
+            id: c.stripe_object_id ?? `unanswered call ${i}`,
+            payment_intent_id: paymentIntentId,
+            amount: c.amount,
+            status: 'pending',
+          },
+        ],
+  );
+  return [...byId.values(), ...unreported];
+}
+
+/**
+ * What is left to refund of a payment: what was paid less the larger of the webhook's total (`refundedTotal`,
+ * kept on the order, which a charge's running total may have raised) and the refunds known by id that have
+ * not failed. Never below zero.
+ */
+export function refundBalance(
+  amountPaid: number,
+  amountRefunded: number,
+  known: readonly RefundRecord[],
+  paymentIntentId: string | null,
+): number {
+  return Math.max(0, amountPaid - Math.max(amountRefunded, countedRefunds(known, paymentIntentId)));
 }

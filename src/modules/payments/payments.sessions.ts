@@ -1,7 +1,27 @@
-import { newSessionUnderWay, outcomeOf, recordOutcome, wasReplaced } from '../checkout/index.js';
-import { changeOrder } from '../orders/index.js';
+import {
+  isOwnSession,
+  newSessionUnderWay,
+  outcomeOf,
+  recordOutcome,
+  wasReplaced,
+} from '../checkout/index.js';
+import { changeOrder, type OrderRow } from '../orders/index.js';
 import { markPaid, missingIds, type Payment } from './payments.capture.js';
-import { applied, metadataOrderId, noChange, type OrderEventHandler } from './payments.handlers.js';
+import {
+  flagForeignPayment,
+  foreignSession,
+  sessionMoney,
+  sessionOfPaymentIntent,
+} from './payments.foreign.js';
+import {
+  applied,
+  type HandlerContext,
+  type HandlerResult,
+  isPaid,
+  metadataOrderId,
+  noChange,
+  type OrderEventHandler,
+} from './payments.handlers.js';
 import type { OrderLocator } from './payments.lookups.js';
 import { type PaymentIntent, PaymentIntentSchema, type Session, SessionSchema } from './payments.objects.js';
 
@@ -25,11 +45,16 @@ const sessionPayment = (s: Session): Payment => ({
 
 const replacedBy = (sessionId: string) => noChange(`${sessionId} was replaced by a newer Checkout Session`);
 
+const isPaidSession = (s: Session) => s.payment_status === 'paid';
+
 export const checkoutCompleted: OrderEventHandler<Session> = {
   schema: SessionSchema,
   locate: sessionLocator,
+  moneyTaken: (session) => (isPaidSession(session) ? sessionMoney(session) : null),
   async apply(ctx, order, session) {
-    if (session.payment_status === 'paid') return markPaid(ctx, order, sessionPayment(session));
+    if (!(await isOwnSession(ctx.q, order, session.id)))
+      return foreignSession(ctx, order, session, isPaidSession(session));
+    if (isPaidSession(session)) return markPaid(ctx, order, sessionPayment(session));
     // Completed but unpaid: a delayed method (bank debit) whose result comes later.
     const outcome = await outcomeOf(ctx.q, session.id);
     if (outcome)
@@ -54,13 +79,18 @@ export const checkoutCompleted: OrderEventHandler<Session> = {
 export const asyncPaymentSucceeded: OrderEventHandler<Session> = {
   schema: SessionSchema,
   locate: sessionLocator,
-  apply: (ctx, order, session) => markPaid(ctx, order, sessionPayment(session)),
+  moneyTaken: sessionMoney,
+  async apply(ctx, order, session) {
+    if (!(await isOwnSession(ctx.q, order, session.id))) return foreignSession(ctx, order, session, true);
+    return markPaid(ctx, order, sessionPayment(session));
+  },
 };
 
 export const asyncPaymentFailed: OrderEventHandler<Session> = {
   schema: SessionSchema,
   locate: sessionLocator,
   async apply(ctx, order, session) {
+    if (!(await isOwnSession(ctx.q, order, session.id))) return foreignSession(ctx, order, session, false);
     // Recorded first, whatever the order's status: it is what stops a late "completed" from reviving the session.
     await recordOutcome(ctx.q, {
       sessionId: session.id,
@@ -80,6 +110,7 @@ export const checkoutExpired: OrderEventHandler<Session> = {
   schema: SessionSchema,
   locate: sessionLocator,
   async apply(ctx, order, session) {
+    if (!(await isOwnSession(ctx.q, order, session.id))) return foreignSession(ctx, order, session, false);
     // A replaced session expiring says nothing about the order, which has a newer one.
     if (order.checkout_session_id !== session.id) {
       return (await wasReplaced(ctx.q, order, session.id))
@@ -107,19 +138,52 @@ const paymentIntentLocator = (pi: PaymentIntent): OrderLocator => ({
   chargeId: null,
 });
 
+const piMoney = (pi: PaymentIntent) => ({
+  objectId: pi.id,
+  amount: pi.amount_received ?? pi.amount,
+  currency: pi.currency,
+  paymentIntentId: pi.id,
+});
+
+/**
+ * A PaymentIntent names no session, and metadata naming an order proves nothing (anyone on the account can
+ * write it). Unless it is the order's known PaymentIntent, the session that made it is asked of Stripe: the
+ * order's own session, one of ours that it replaced, or none of ours (foreign).
+ */
+async function sessionBehind(
+  ctx: HandlerContext,
+  order: OrderRow,
+  pi: PaymentIntent,
+): Promise<{ own: string } | { foreign: string } | { lookup: HandlerResult }> {
+  const made = sessionOfPaymentIntent(ctx, pi.id);
+  if ('lookup' in made) return made;
+  if (made.sessionId && (await isOwnSession(ctx.q, order, made.sessionId))) return { own: made.sessionId };
+  return {
+    foreign: made.sessionId
+      ? `${pi.id} was made by ${made.sessionId}, not a Checkout Session this service created for order ${order.id}`
+      : `${pi.id} was not made by a Checkout Session of this service`,
+  };
+}
+
 export const paymentIntentSucceeded: OrderEventHandler<PaymentIntent> = {
   schema: PaymentIntentSchema,
   locate: paymentIntentLocator,
-  apply: (ctx, order, pi) =>
-    markPaid(ctx, order, {
-      objectId: pi.id,
-      amount: pi.amount_received ?? pi.amount,
-      currency: pi.currency,
+  moneyTaken: piMoney,
+  async apply(ctx, order, pi) {
+    const payment: Payment = {
+      ...piMoney(pi),
       sessionId: null,
-      paymentIntentId: pi.id,
       customerId: pi.customer,
       buyerEmail: null,
-    }),
+    };
+    // A paid order is not moved by it either way: another PaymentIntent is flagged as a second payment.
+    if (isPaid(order) || pi.id === order.payment_intent_id) return markPaid(ctx, order, payment);
+    const behind = await sessionBehind(ctx, order, pi);
+    if ('lookup' in behind) return behind.lookup;
+    if ('foreign' in behind)
+      return flagForeignPayment(ctx, order, { ...piMoney(pi), account: null, why: behind.foreign });
+    return markPaid(ctx, order, { ...payment, sessionId: behind.own });
+  },
 };
 
 export const paymentIntentFailed: OrderEventHandler<PaymentIntent> = {
@@ -130,6 +194,15 @@ export const paymentIntentFailed: OrderEventHandler<PaymentIntent> = {
     // result decides: a PaymentIntent failure then is either that same result or an older decline delivered
     // late, and the two cannot be told apart from this event.
     if (order.status !== 'awaiting_payment') return noChange(`order is already ${order.status}`);
+    if (pi.id !== order.payment_intent_id) {
+      // Only a decline on the order's current session says its payment failed: not one on a session that a
+      // newer one replaced, nor one on a session this service did not make.
+      const behind = await sessionBehind(ctx, order, pi);
+      if ('lookup' in behind) return behind.lookup;
+      if ('foreign' in behind) return { status: 'ignored', reason: behind.foreign };
+      if (behind.own !== order.checkout_session_id)
+        return noChange(`${pi.id} was declined on ${behind.own}, not the order's current session`);
+    }
     await changeOrder(
       ctx.q,
       order,

@@ -7,11 +7,12 @@ import type { Kv } from '../../ports/kv.js';
 import type { Lock } from '../../ports/lock.js';
 import { defineModule } from '../module.js';
 import type { EventApplier } from './stripe-events.applier.js';
-import { handleWebhookEvent } from './stripe-events.delivery.js';
+import { handleWebhookEvent, refuseUnverifiableHeader } from './stripe-events.delivery.js';
 import type { StripeEvent } from './stripe-events.envelope.js';
 import { createWebhookIdempotencyService, LOCK_TIMEOUT_SECONDS } from './stripe-events.idempotency.js';
 import {
-  applyEvent,
+  applyClaimed,
+  type ClaimedEvent,
   type InboxContext,
   type InboxOptions,
   processEvent,
@@ -136,7 +137,7 @@ export function createStripeEventsModule(deps: StripeEventsDeps) {
     return Object.fromEntries(INBOX_STATUSES.map((s) => [s, rows.find((r) => r.status === s)?.n ?? 0]));
   });
   const handle = (payload: Buffer, sigHeader: string) => handleWebhookEvent(delivery, payload, sigHeader);
-  const retries = queueWorker<{ id: string; type: string; attempts: number }>({
+  const retries = queueWorker<ClaimedEvent>({
     name: 'webhook-retries',
     db: deps.db,
     queue: INBOX_QUEUE,
@@ -146,7 +147,7 @@ export function createStripeEventsModule(deps: StripeEventsDeps) {
     idleMs: RETRY_IDLE_MS,
     keyOf: (event) => event.id,
     run: async (event) => {
-      await applyEvent(ctx, event.id, event.type);
+      await applyClaimed(ctx, event);
     },
   });
   return defineModule({
@@ -165,7 +166,7 @@ export function createStripeEventsModule(deps: StripeEventsDeps) {
     listEvents: (filter: { status?: InboxStatus; limit?: number } = {}) => listEvents(ctx, filter),
     replayEvent: (eventId: string) => replayEvent(ctx, eventId),
     reconcile: (opts: { since: Date; settledBeforeSeconds?: number }) => reconcile(ctx, deps.stripe, opts),
-    routes: webhookRoutes(handle),
+    routes: webhookRoutes(handle, (sigHeader) => refuseUnverifiableHeader(delivery, sigHeader)),
     workers: () => [
       retries,
       periodicWorker(

@@ -10,6 +10,11 @@ import type { Queryable } from '../../ports/db.js';
 export interface InboxEvent {
   id: string;
   type: string;
+  /**
+   * The connected account the event happened on (Stripe Connect), or null for this service's own account.
+   * An event of another account is never about this service's payments, whatever its object names.
+   */
+  account: string | null;
   /** `data.object` of the event, as Stripe signed it; the applier reads it with its own schemas. */
   object: unknown;
 }

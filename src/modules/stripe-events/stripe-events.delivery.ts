@@ -1,8 +1,18 @@
 import { claimOne } from '../../jobs/index.js';
 import { AppError, isDatabaseUnavailable, serviceUnavailable } from '../../shared/errors.js';
 import { type StripeEvent, StripeEventSchema } from './stripe-events.envelope.js';
-import { applyEvent, type InboxContext, recordEvent } from './stripe-events.inbox.js';
-import { type SignatureFailure, verifyStripeSignature } from './stripe-events.signature.js';
+import {
+  applyClaimed,
+  applyEvent,
+  type ClaimedEvent,
+  type InboxContext,
+  recordEvent,
+} from './stripe-events.inbox.js';
+import {
+  checkSignatureHeader,
+  type SignatureFailure,
+  verifyStripeSignature,
+} from './stripe-events.signature.js';
 import { INBOX_QUEUE } from './stripe-events.sql.js';
 
 /** The delivery statuses of CONTRACT §3's 200 answer. */
@@ -28,6 +38,18 @@ const SIGNATURE_MESSAGES: Record<SignatureFailure, string> = {
   no_matching_signature: 'no v1 signature matches the body for any configured webhook secret',
   timestamp_outside_tolerance: 'the signature timestamp is outside the tolerance',
 };
+
+const signatureRefused = (reason: SignatureFailure) =>
+  new AppError(400, 'signature_verification_failed', SIGNATURE_MESSAGES[reason], { details: { reason } });
+
+/**
+ * Refuses a delivery whose `Stripe-Signature` header cannot verify whatever the body holds (missing,
+ * malformed, stale), before the body is read: unverified input gets no work.
+ */
+export function refuseUnverifiableHeader(ctx: DeliveryContext, sigHeader: string): void {
+  const check = checkSignatureHeader(sigHeader, ctx.toleranceSeconds, ctx.options.nowSeconds());
+  if (!check.ok) throw signatureRefused(check.reason);
+}
 
 function parseEvent(payload: Buffer): StripeEvent {
   let json: unknown;
@@ -74,11 +96,12 @@ async function applyAfterRecording(
  * is due, this delivery claims the next try and does it instead of waiting for a worker. A burst of duplicates
  * right after the first delivery finds it still leased to that delivery and leaves it alone.
  */
-export async function finishIfDue(ctx: InboxContext, eventId: string, type: string): Promise<void> {
+export async function finishIfDue(ctx: InboxContext, eventId: string): Promise<void> {
   try {
-    const claimed = (await ctx.db.query(claimOne(INBOX_QUEUE, eventId, ctx.options.lockTimeoutMs * 2)))
-      .rows[0];
-    if (claimed) await applyEvent(ctx, eventId, type);
+    const claimed = (
+      await ctx.db.query<ClaimedEvent>(claimOne(INBOX_QUEUE, eventId, ctx.options.lockTimeoutMs * 2))
+    ).rows[0];
+    if (claimed) await applyClaimed(ctx, claimed);
   } catch (err) {
     ctx.log.warn(
       { err, event_id: eventId },
@@ -104,11 +127,7 @@ export async function handleWebhookEvent(
     ctx.toleranceSeconds,
     ctx.options.nowSeconds(),
   );
-  if (!check.ok) {
-    throw new AppError(400, 'signature_verification_failed', SIGNATURE_MESSAGES[check.reason], {
-      details: { reason: check.reason },
-    });
-  }
+  if (!check.ok) throw signatureRefused(check.reason);
   const event = parseEvent(payload);
   let inserted: boolean;
   try {
@@ -119,7 +138,7 @@ export async function handleWebhookEvent(
   }
   if (!inserted) {
     ctx.metrics.duplicate.inc({ type: event.type });
-    await finishIfDue(ctx, event.id, event.type);
+    await finishIfDue(ctx, event.id);
     return { received: true, event_id: event.id, status: 'duplicate' };
   }
   ctx.metrics.received.inc({ type: event.type });

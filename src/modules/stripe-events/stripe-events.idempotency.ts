@@ -9,8 +9,10 @@ import { type InboxStatus, SETTLED, selectEventStatus } from './stripe-events.sq
  * The seed's WebhookIdempotencyService, with its names and its flow — check seen → lock → re-check →
  * process → mark complete → release — and with the guarantee moved to PostgreSQL (DESIGN §3):
  *
- * - "seen" is the Kv marker (Redis), then the inbox row's status. The marker is a cache written after the
- *   commit; losing it costs one database read.
+ * - "seen" is decided by the inbox row's status. The Kv marker (Redis) is a cache written after the commit;
+ *   it is trusted only where the row agrees. A marker the row contradicts (another deployment's, on a Redis
+ *   its keys were not kept apart on; or one that outlived a database restored from a backup) is counted,
+ *   dropped, and the event is applied.
  * - the lock (Redis `SET NX PX`, or in-process) only keeps two workers from doing the same work at once.
  *   The processor itself locks the inbox row and skips a row already settled, so an expired lock, a Redis
  *   outage or a second instance can waste work but never apply an event twice.
@@ -54,7 +56,10 @@ export interface IdempotencyDeps {
   db: Db;
   lock: Lock;
   kv: Kv;
-  metrics: Pick<StripeEventsMetrics, 'redisFallbacks' | 'lockContention' | 'processingSeconds'>;
+  metrics: Pick<
+    StripeEventsMetrics,
+    'redisFallbacks' | 'lockContention' | 'processingSeconds' | 'staleMarkers'
+  >;
   log: Logger;
   /** Defaults to LOCK_TIMEOUT_SECONDS; tests shorten it to make a lock expire under a slow processor. */
   lockTimeoutMs?: number;
@@ -94,11 +99,21 @@ async function orFallback<T>(g: Guard, operation: string, call: () => Promise<T>
   }
 }
 
-/** True once the event is settled (applied, ignored or dead-lettered): the marker, else the inbox row. */
+/**
+ * True once the inbox row says the event is settled (applied, ignored or dead-lettered). The marker is read
+ * beside the row, never instead of it: one that claims an event the row has not settled is stale, and goes.
+ */
 async function isDuplicateEvent(g: Guard, eventId: string): Promise<boolean> {
-  if ((await orFallback(g, 'get_marker', () => g.kv.get(markerKey(eventId)), null)) !== null) return true;
-  const row = (await g.db.query<{ status: InboxStatus }>(selectEventStatus(eventId))).rows[0];
-  return row !== undefined && SETTLED.includes(row.status);
+  const [marker, row] = await Promise.all([
+    orFallback(g, 'get_marker', () => g.kv.get(markerKey(eventId)), null),
+    g.db.query<{ status: InboxStatus }>(selectEventStatus(eventId)).then((r) => r.rows[0]),
+  ]);
+  const settled = row !== undefined && SETTLED.includes(row.status);
+  if (marker !== null && !settled) {
+    g.metrics.staleMarkers.inc();
+    await orFallback(g, 'del_marker', () => g.kv.del(markerKey(eventId)), undefined);
+  }
+  return settled;
 }
 
 /** The lock, or null when another worker holds it. When Redis is down: a lock with no token. */

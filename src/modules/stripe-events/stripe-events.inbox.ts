@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { nextTry, type QueuePolicy, retryLater } from '../../jobs/index.js';
 import type { Db, Queryable } from '../../ports/db.js';
 import { errorMessage, isDatabaseUnavailable } from '../../shared/errors.js';
+import { storable, storableJson, storableString } from '../../shared/storable.js';
 import type { AppliedOutcome, ApplyStep, EventApplier, Resolution } from './stripe-events.applier.js';
 import type { StripeEvent } from './stripe-events.envelope.js';
 import type {
@@ -45,20 +46,26 @@ export interface InboxContext {
   expectedLivemode: boolean;
 }
 
-/** Records a verified event unless it is already there; true when this call inserted it. */
+/**
+ * Records a verified event unless it is already there; true when this call inserted it. Whatever its strings
+ * hold it is stored: where `jsonb` cannot take a character, the payload has U+FFFD in its place and the text
+ * as sent is kept beside it.
+ */
 export async function recordEvent(
   ctx: InboxContext,
   event: StripeEvent,
   payloadJson: string,
   source: 'webhook' | 'reconcile',
 ): Promise<boolean> {
+  const payload = storableJson(payloadJson);
   const { rows } = await ctx.db.query(
     insertEvent({
       id: event.id,
-      type: event.type,
+      type: storableString(event.type),
       livemode: event.livemode,
       created: event.created,
-      payloadJson,
+      payloadJson: payload.json,
+      rawPayload: payload.changed ? payloadJson : null,
       source,
       leaseMs: ctx.options.firstTryLeaseMs,
     }),
@@ -130,7 +137,8 @@ async function applyInTx(
     };
   } else {
     const object = (row.payload.data as { object: unknown }).object;
-    step = await ctx.applier.apply(q, { id: row.id, type: row.type, object }, resolved);
+    const account = typeof row.payload.account === 'string' ? row.payload.account : null;
+    step = await ctx.applier.apply(q, { id: row.id, type: row.type, account, object }, resolved);
   }
   if ('lookup' in step) return { kind: 'lookup', lookup: step.lookup };
   return { kind: 'result', result: await settle(ctx, q, row, step) };
@@ -175,7 +183,8 @@ export async function processEvent(ctx: InboxContext, eventId: string, type: str
     for (let lookups = 1; step.kind === 'lookup'; lookups++) {
       if (lookups > MAX_LOOKUPS)
         throw new Error(`${type} ${eventId} still asks for a lookup after ${MAX_LOOKUPS}`);
-      resolved = { ...resolved, ...(await step.lookup()) };
+      // What Stripe answers is written like what it signed: made storable first.
+      resolved = { ...resolved, ...storable(await step.lookup()) };
       step = await ctx.db.tx((q) => applyInTx(ctx, q, eventId, resolved));
     }
     result = step.result;
@@ -210,11 +219,41 @@ export async function applyEvent(
     processEvent(ctx, eventId, type),
   );
   if (outcome.kind === 'processed' && outcome.result.wake && outcome.result.orderId) {
-    const { rows } = await ctx.db.query<{ id: string; type: string; stripe_created_at: Date }>(
+    const { rows } = await ctx.db.query<ClaimedEvent & { stripe_created_at: Date }>(
       claimDeferred(outcome.result.orderId, ctx.options.lockTimeoutMs * 2),
     );
     rows.sort((a, b) => new Date(a.stripe_created_at).getTime() - new Date(b.stripe_created_at).getTime());
-    for (const waiting of rows) await applyEvent(ctx, waiting.id, waiting.type);
+    for (const waiting of rows) await applyClaimed(ctx, waiting);
+  }
+  return outcome;
+}
+
+/** An event whose next try was claimed (by a retry worker, a redelivery or a wake): the try it holds. */
+export interface ClaimedEvent {
+  id: string;
+  type: string;
+  attempts: number;
+}
+
+/**
+ * Makes a claimed try. A try that another worker's lock kept from running still counts: it is rescheduled, or
+ * at the limit dead-lettered, as any try that did not settle the event is, so no path re-claims an event
+ * forever without progress. (Every other unsettled outcome was already rescheduled by `processEvent`.)
+ */
+export async function applyClaimed(ctx: InboxContext, job: ClaimedEvent): Promise<IdempotentOutcome> {
+  const outcome = await applyEvent(ctx, job.id, job.type);
+  if (outcome.kind === 'locked') {
+    const error = 'another worker held the event lock';
+    await retryLater(
+      ctx.db,
+      INBOX_QUEUE,
+      ctx.options.retry,
+      { key: job.id, attempts: job.attempts },
+      {
+        error,
+        deadLetterReason: `retry limit reached: ${error}`,
+      },
+    );
   }
   return outcome;
 }

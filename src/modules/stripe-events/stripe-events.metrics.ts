@@ -37,6 +37,10 @@ export function stripeEventsMetrics(registry: Registry) {
       name: 'webhook_lock_contention_total',
       help: 'Times an event lock was already held by another worker',
     }),
+    staleMarkers: counter(registry, {
+      name: 'webhook_stale_markers_total',
+      help: 'Redis "processed" markers the inbox contradicted (another deployment, or a restored database)',
+    }),
     redisFallbacks: counter(registry, {
       name: 'webhook_redis_fallback_total',
       help: 'Redis calls that failed, after which PostgreSQL alone decided',

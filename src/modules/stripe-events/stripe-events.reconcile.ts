@@ -1,8 +1,9 @@
 import type Stripe from 'stripe';
 import type { PeriodicJob } from '../../jobs/index.js';
+import { errorMessage, isDatabaseUnavailable } from '../../shared/errors.js';
 import { type StripeEvent, StripeEventSchema } from './stripe-events.envelope.js';
 import { applyEvent, type InboxContext, recordEvent } from './stripe-events.inbox.js';
-import { existingEventIds } from './stripe-events.sql.js';
+import { existingEventIds, type InboxStatus } from './stripe-events.sql.js';
 
 /** Stripe keeps events for 30 days; `GET /v1/events` cannot reach further back. */
 export const RECONCILE_MAX_WINDOW_MS = 30 * 24 * 60 * 60_000;
@@ -17,6 +18,8 @@ export interface ReconcileSummary {
   failed: number;
   /** Listed by Stripe, missing here, and not a Stripe event by our schema: logged, never recorded. */
   unreadable: number;
+  /** Events that could not be recorded or applied, each with why; the others went on without them. */
+  errors: Array<{ event_id: string; error: string }>;
 }
 
 /**
@@ -66,6 +69,18 @@ async function listMissing(
   );
 }
 
+/** Records one missing event and applies it: its status after, or null when a delivery recorded it first. */
+async function recordAndApply(
+  ctx: InboxContext,
+  event: StripeEvent,
+  raw: Stripe.Event,
+): Promise<InboxStatus | null> {
+  if (!(await recordEvent(ctx, event, JSON.stringify(raw), 'reconcile'))) return null;
+  ctx.metrics.received.inc({ type: event.type });
+  const outcome = await applyEvent(ctx, event.id, event.type);
+  return outcome.kind === 'processed' ? outcome.result.status : 'pending';
+}
+
 /**
  * Lists Stripe's events since `since` (at most 30 days back) and records and applies each one the inbox
  * lacks, oldest first: a missed delivery, or a webhook endpoint that was disabled, heals itself. Running it
@@ -89,17 +104,28 @@ export async function reconcile(
     waiting: 0,
     failed: 0,
     unreadable: 0,
+    errors: [],
   };
   for (const { event, raw } of await listMissing(ctx, stripe, since, until, summary)) {
-    if (!(await recordEvent(ctx, event, JSON.stringify(raw), 'reconcile'))) continue;
-    summary.recorded += 1;
-    ctx.metrics.received.inc({ type: event.type });
-    const outcome = await applyEvent(ctx, event.id, event.type);
-    const status = outcome.kind === 'processed' ? outcome.result.status : 'pending';
-    if (status === 'done') summary.applied += 1;
-    else if (status === 'ignored') summary.ignored += 1;
-    else if (status === 'failed') summary.failed += 1;
-    else summary.waiting += 1;
+    try {
+      const status = await recordAndApply(ctx, event, raw);
+      if (status === null) continue;
+      summary.recorded += 1;
+      if (status === 'done') summary.applied += 1;
+      else if (status === 'ignored') summary.ignored += 1;
+      else if (status === 'failed') summary.failed += 1;
+      else summary.waiting += 1;
+    } catch (err) {
+      // Nothing can be recorded without the database: the run fails, and the next one takes the same window.
+      if (isDatabaseUnavailable(err)) throw err;
+      // Anything else is this event's own problem: it must not hold back the rest, nor the window.
+      summary.failed += 1;
+      summary.errors.push({ event_id: event.id, error: errorMessage(err) });
+      ctx.log.error(
+        { err, event_id: event.id, type: event.type },
+        'reconcile: an event could not be recorded',
+      );
+    }
   }
   return summary;
 }

@@ -8,7 +8,7 @@ import {
 } from './stripe-events.sql.js';
 
 /** An inbox row as `events list` shows it (without the payload). */
-export type ListedEvent = Omit<InboxRow, 'payload'>;
+export type ListedEvent = Omit<InboxRow, 'payload' | 'raw_payload'>;
 
 /** `events list`: the inbox, newest first, optionally one status only. */
 export async function listEvents(

@@ -52,10 +52,28 @@ function parseHeader(header: string): ParsedHeader | 'malformed_header' | 'no_v1
 }
 
 /**
- * Accepts when any v1 signature matches any of `secrets` (several during a rotation) and the timestamp is
- * within `toleranceSeconds` of `nowSeconds` either way: a timestamp far in the future is as suspect as an
- * old one, since Stripe signs at the moment it sends.
+ * What can be judged of a delivery from its `Stripe-Signature` header alone: present, well formed, with a v1
+ * signature and a timestamp within `toleranceSeconds` of `nowSeconds` either way (a timestamp far in the
+ * future is as suspect as an old one, since Stripe signs at the moment it sends). Checked before the body is
+ * even read, so a request that cannot verify costs nothing.
  */
+export function checkSignatureHeader(
+  header: string | undefined,
+  toleranceSeconds: number,
+  nowSeconds: number,
+): { ok: true; header: ParsedHeader } | { ok: false; reason: SignatureFailure } {
+  if (!(toleranceSeconds > 0))
+    throw new RangeError('a webhook tolerance of 0 would accept a captured request forever');
+  if (header === undefined || header.trim() === '') return { ok: false, reason: 'missing_header' };
+  const parsed = parseHeader(header);
+  if (typeof parsed === 'string') return { ok: false, reason: parsed };
+  if (Math.abs(nowSeconds - parsed.timestamp) > toleranceSeconds) {
+    return { ok: false, reason: 'timestamp_outside_tolerance' };
+  }
+  return { ok: true, header: parsed };
+}
+
+/** Accepts when the header passes `checkSignatureHeader` and any v1 signature matches any of `secrets`. */
 export function verifyStripeSignature(
   payload: Buffer,
   header: string | undefined,
@@ -63,11 +81,9 @@ export function verifyStripeSignature(
   toleranceSeconds: number,
   nowSeconds: number,
 ): SignatureCheck {
-  if (!(toleranceSeconds > 0))
-    throw new RangeError('a webhook tolerance of 0 would accept a captured request forever');
-  if (header === undefined || header.trim() === '') return { ok: false, reason: 'missing_header' };
-  const parsed = parseHeader(header);
-  if (typeof parsed === 'string') return { ok: false, reason: parsed };
+  const check = checkSignatureHeader(header, toleranceSeconds, nowSeconds);
+  if (!check.ok) return check;
+  const parsed = check.header;
   // Nothing was signed that could be an event; say so before hashing.
   if (payload.length === 0) return { ok: false, reason: 'empty_body' };
   const signedPrefix = Buffer.from(`${parsed.timestamp}.`, 'utf8');
@@ -79,8 +95,5 @@ export function verifyStripeSignature(
     for (const candidate of parsed.v1) matched = timingSafeEqual(expected, candidate) || matched;
   }
   if (!matched) return { ok: false, reason: 'no_matching_signature' };
-  if (Math.abs(nowSeconds - parsed.timestamp) > toleranceSeconds) {
-    return { ok: false, reason: 'timestamp_outside_tolerance' };
-  }
   return { ok: true, timestamp: parsed.timestamp };
 }

@@ -12,6 +12,8 @@ export interface InboxRow {
   livemode: boolean;
   stripe_created_at: Date;
   payload: Record<string, unknown>;
+  /** The text as Stripe sent it, kept only when `payload` had to replace a character to be storable. */
+  raw_payload: string | null;
   status: InboxStatus;
   reason: string | null;
   source: 'webhook' | 'reconcile';
@@ -34,15 +36,18 @@ export const insertEvent = (e: {
   livemode: boolean;
   created: number;
   payloadJson: string;
+  /** The text as sent, when `payloadJson` had to differ from it to be storable. */
+  rawPayload: string | null;
   source: 'webhook' | 'reconcile';
   leaseMs: number;
 }): Sql => ({
-  text: `insert into stripe_events (id, type, livemode, stripe_created_at, payload, source, attempts, next_attempt_at)
-         values ($1, $2, $3, to_timestamp($4::double precision), $5::jsonb, $6, 1,
-                 now() + $7::integer * interval '1 millisecond')
+  text: `insert into stripe_events (id, type, livemode, stripe_created_at, payload, raw_payload, source, attempts,
+                                    next_attempt_at)
+         values ($1, $2, $3, to_timestamp($4::double precision), $5::jsonb, $6, $7, 1,
+                 now() + $8::integer * interval '1 millisecond')
          on conflict (id) do nothing
          returning id`,
-  values: [e.id, e.type, e.livemode, e.created, e.payloadJson, e.source, e.leaseMs],
+  values: [e.id, e.type, e.livemode, e.created, e.payloadJson, e.rawPayload, e.source, e.leaseMs],
 });
 
 export const selectEventStatus = (id: string): Sql => ({
@@ -109,7 +114,7 @@ export const claimDeferred = (orderId: string, leaseMs: number): Sql => ({
   text: `update stripe_events
             set attempts = attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond'
           where order_id = $1 and status = 'deferred'
-          returning id, type, stripe_created_at`,
+          returning id, type, attempts, stripe_created_at`,
   values: [orderId, leaseMs],
 });
 

@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../ports/db.js';
+
+/**
+ * What tells one deployment's database from another's: the cluster's system identifier (made once by initdb,
+ * so two servers, or two PGlite data directories, never share it), the database and the schema. A database
+ * restored from a backup of the same one keeps it, and rightly: it is the same deployment.
+ */
+export async function databaseIdentity(db: Db): Promise<string> {
+  const { rows } = await db.query<{ identity: string }>({
+    text: `select system_identifier::text || '/' || current_database() || '/' || current_schema() as identity
+             from pg_control_system()`,
+  });
+  return rows[0]!.identity;
+}
+
+/**
+ * The default REDIS_KEY_PREFIX: short, and different for every deployment, so that two of them sharing one
+ * Redis (staging beside production, two shops) never read each other's locks, markers or rate counters.
+ */
+export async function defaultRedisKeyPrefix(db: Db): Promise<string> {
+  const digest = createHash('sha256')
+    .update(await databaseIdentity(db))
+    .digest('hex');
+  return `payments:${digest.slice(0, 12)}:`;
+}

@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../helpers/app.js';
+import { BACKENDS } from '../helpers/db.js';
+
+/**
+ * What a flood of large unauthenticated requests costs the service: nothing that would slow a healthy request.
+ * A latency bound, so this file runs in the `alone` project, after every other test, with the machine to
+ * itself (vitest.config.ts).
+ */
+
+const SECRET = 'whsec_quiet_under_flood_suite';
+const MIB = 1024 * 1024;
+
+/** One request over a fresh connection; resolves with the status once the whole answer is in. */
+function send(
+  url: string,
+  opts: { method: string; path: string; headers?: Record<string, string>; body?: Buffer },
+): Promise<{ status: number; headers: Record<string, unknown>; body: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${opts.path}`, { method: opts.method, headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          ms: performance.now() - started,
+        }),
+      );
+    });
+    // The server may answer (401, 413) before it reads the body; the rest of it is then refused.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET')
+        resolve({ status: -1, headers: {}, body: '', ms: 0 });
+      else reject(err);
+    });
+    req.end(opts.body);
+  });
+}
+
+/**
+ * `clients` connections sending requests of 1 MiB with an Idempotency-Key and no API key, `rounds` each, one
+ * after another, half of them to the webhook route and half to an API route, from a child process (as from
+ * outside). The body is JSON that would take long to canonicalise: a million small objects. `answers` holds
+ * each request's path and status (-1: the connection was cut mid-body).
+ */
+function flood(url: string, clients: number, rounds: number) {
+  const script = `
+    const http = require('node:http');
+    const [url, clients, rounds] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+    const body = Buffer.from('[' + '{"a":1},'.repeat(${MIB / 8 - 2}) + '{"a":1}]');
+    const answers = [];
+    const once = (path, i) => new Promise((resolve) => {
+      const done = (status) => resolve(answers.push({ path, status }));
+      const headers = {
+        'content-type': 'application/json',
+        'idempotency-key': 'flood-' + i,
+        'stripe-signature': 't=1,v1=00',
+      };
+      const req = http.request(url + path, { method: 'POST', headers }, (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode));
+      });
+      req.on('error', () => done(-1));
+      req.end(body);
+    });
+    const client = async (c) => {
+      const path = c % 2 === 0 ? '/webhooks/stripe' : '/v1/checkout/sessions';
+      for (let r = 0; r < rounds; r++) await once(path, c * rounds + r);
+    };
+    console.log('ready');
+    Promise.all(Array.from({ length: clients }, (_, c) => client(c))).then(() =>
+      console.log(JSON.stringify(answers)),
+    );`;
+  const child = spawn(process.execPath, ['-e', script, url, String(clients), String(rounds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const started = new Promise<void>((resolve) => lines.once('line', () => resolve()));
+  const answers = new Promise<Array<{ path: string; status: number }>>((resolve) =>
+    lines.on('line', (line) => {
+      if (line.startsWith('[')) resolve(JSON.parse(line));
+    }),
+  );
+  return { started, answers };
+}
+
+const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.ceil(values.length * 0.99) - 1]!;
+
+describe.each(BACKENDS)('a flood of unauthenticated requests on %s', (backend) => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext(backend, { env: { STRIPE_WEBHOOK_SECRET: SECRET }, listen: true });
+  });
+  afterAll(() => ctx?.close());
+
+  const idempotencyRows = async () =>
+    (await ctx.testDb.db.query<{ n: number }>('select count(*)::integer as n from idempotency_keys')).rows[0]!
+      .n;
+
+  it('spends nothing on 1 MiB unauthenticated requests: /healthz stays fast, nothing is fingerprinted', async () => {
+    const before = await idempotencyRows();
+    // The flood comes from a process of its own, as it would from outside; the probes measure the service,
+    // once a first flood has warmed it up (compiled its code paths) as traffic would.
+    await flood(ctx.url, 20, 1).answers;
+    const flooding = flood(ctx.url, 20, 5);
+    await flooding.started;
+    const probes: number[] = [];
+    let over = false;
+    void flooding.answers.then(() => {
+      over = true;
+    });
+    // Two probes at a time, for enough samples that a p99 means something.
+    const probe = async () => {
+      while (!over) probes.push((await send(ctx.url, { method: 'GET', path: '/healthz' })).ms);
+    };
+    await Promise.all([probe(), probe()]);
+    const answers = await flooding.answers;
+
+    // The webhook refuses the signature, the API the missing key; neither fingerprinted or stored anything.
+    const webhook = answers.filter((a) => a.path === '/webhooks/stripe');
+    expect(webhook.map((a) => a.status)).toEqual(Array(50).fill(400));
+    const api = answers.filter((a) => a.path !== '/webhooks/stripe');
+    expect(api.every((a) => a.status === 401 || a.status === -1)).toBe(true);
+    expect(await idempotencyRows()).toBe(before);
+    expect(probes.length).toBeGreaterThan(50);
+    expect(p99(probes)).toBeLessThan(50);
+  });
+});
