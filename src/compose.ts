@@ -11,7 +11,7 @@ import { fromPg } from './adapters/postgres.js';
 import { createRedisClient, redisKv, redisLock } from './adapters/redis.js';
 import { createStripeClient, EMULATOR_SECRET_KEY } from './adapters/stripe.js';
 import type { Config } from './config.js';
-import { defaultRedisKeyPrefix } from './db/identity.js';
+import { defaultRedisKeyPrefix, derivedSecret } from './db/identity.js';
 import { migrate } from './db/migrate.js';
 import { createLogger } from './logger.js';
 import type { Db } from './ports/db.js';
@@ -28,6 +28,8 @@ export interface Infra {
   redis: Redis | undefined;
   /** What every Redis key of this deployment starts with (REDIS_KEY_PREFIX, or derived from the database). */
   redisKeyPrefix: string;
+  /** The secret IPs are hashed with: REFERRAL_IP_SALT, or outside production one derived from the database. */
+  referralIpSalt: string;
   stripe: Stripe;
   /** Secrets that webhook signatures are checked against (the configured ones, or the emulator's). */
   webhookSecrets: readonly string[];
@@ -92,6 +94,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
     const checks: Infra['checks'] = { database: () => db.query('select 1') };
     if (redis) checks.redis = () => redis.ping();
     const redisKeyPrefix = config.redisKeyPrefix ?? (await defaultRedisKeyPrefix(db));
+    const referralIpSalt = config.referralIpSalt ?? (await derivedSecret(db, 'referral-ip-salt'));
     return {
       config,
       db,
@@ -99,6 +102,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
       kv: redis ? redisKv(redis, redisKeyPrefix) : memoryKv(),
       redis,
       redisKeyPrefix,
+      referralIpSalt,
       stripe,
       webhookSecrets,
       emulator,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RateLimits } from './modules/rate-limits/index.js';
+import { type FraudConfig, FraudConfigError, loadFraudConfig } from './modules/referrals/index.js';
 
 const optionalText = z
   .string()
@@ -37,6 +38,12 @@ const EnvSchema = z.object({
     message: 'must be a whsec_ secret',
   }),
   COMMISSION_HOLD_DAYS: z.coerce.number().int().min(0).max(365).default(30),
+  // The secret IPs are hashed with before the referral programme keeps them (clicks, fraud guards).
+  REFERRAL_IP_SALT: optionalText.refine((v) => v === undefined || v.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  // Checked by urlProblems below.
+  STOREFRONT_URL: optionalText,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -60,6 +67,11 @@ export type Config = Readonly<{
   /** The Orders service's endpoint and the `whsec_` secret to sign with; unset, no notification is sent. */
   ordersWebhook: Readonly<{ url: string; secret: string }> | undefined;
   commissionHoldDays: number;
+  /** Unset outside production: one is derived from the database (src/db/identity.ts). */
+  referralIpSalt: string | undefined;
+  /** Where `/r/:code` sends visitors: STOREFRONT_URL, or the storefront demo at PUBLIC_URL. */
+  storefrontUrl: string;
+  fraud: FraudConfig;
   logLevel: string;
   /** Stripe is the embedded emulator: no secret key and no external API base. */
   embeddedEmulator: boolean;
@@ -86,6 +98,7 @@ const HTTP_URL_SETTINGS = [
   { name: 'ORDERS_WEBHOOK_URL', httpsInProduction: true },
   { name: 'STRIPE_API_BASE', httpsInProduction: false },
   { name: 'PUBLIC_URL', httpsInProduction: false },
+  { name: 'STOREFRONT_URL', httpsInProduction: false },
 ] as const;
 
 /** 127.0.0.0/8, ::1 and localhost: plain http there never leaves the machine. */
@@ -117,15 +130,28 @@ function urlProblems(env: NodeJS.ProcessEnv): string[] {
   });
 }
 
+/** The fraud guards' modes and thresholds (FRAUD_…), with their problems reported beside every other. */
+function fraudSettings(env: NodeJS.ProcessEnv): { fraud: FraudConfig | null; fraudProblems: string[] } {
+  try {
+    return { fraud: loadFraudConfig(env), fraudProblems: [] };
+  } catch (err) {
+    if (err instanceof FraudConfigError) return { fraud: null, fraudProblems: err.problems };
+    throw err;
+  }
+}
+
 /** Reads the environment once. Throws ConfigError naming every problem at once, never one at a time. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
+  const { fraud, fraudProblems } = fraudSettings(env);
   const found = [
     ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`)),
     ...urlProblems(env),
+    ...fraudProblems,
   ];
-  if (!parsed.success) throw new ConfigError(found);
+  if (!parsed.success || !fraud) throw new ConfigError(found);
   const e = parsed.data;
+  const publicUrl = (e.PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, '');
   const webhookSecrets = (e.STRIPE_WEBHOOK_SECRET ?? '')
     .split(',')
     .map((s) => s.trim())
@@ -137,6 +163,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!e.STRIPE_SECRET_KEY)
       problems.push('STRIPE_SECRET_KEY is required in production (the emulator is refused)');
     if (webhookSecrets.length === 0) problems.push('STRIPE_WEBHOOK_SECRET is required in production');
+    if (!e.REFERRAL_IP_SALT)
+      problems.push('REFERRAL_IP_SALT is required in production (the secret that IPs are hashed with)');
     if (e.STRIPE_API_BASE)
       problems.push('STRIPE_API_BASE must be unset in production (it points the SDK at an emulator)');
   }
@@ -151,7 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
-    publicUrl: (e.PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
+    publicUrl,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
@@ -170,6 +198,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ordersWebhook:
       ordersUrl && ordersSecret ? Object.freeze({ url: ordersUrl, secret: ordersSecret }) : undefined,
     commissionHoldDays: e.COMMISSION_HOLD_DAYS,
+    referralIpSalt: e.REFERRAL_IP_SALT,
+    storefrontUrl: e.STOREFRONT_URL ?? `${publicUrl}/`,
+    fraud,
     logLevel: e.LOG_LEVEL,
     embeddedEmulator: !e.STRIPE_SECRET_KEY && !e.STRIPE_API_BASE,
   });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Infra } from './compose.js';
 import type { Worker } from './jobs/index.js';
+import { createAuditModule, registerAuditCommands, type WithAudit } from './modules/audit/index.js';
 import { createAuthModule } from './modules/auth/index.js';
 import { createCheckoutModule } from './modules/checkout/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
@@ -10,9 +11,11 @@ import { createOpsModule } from './modules/ops/index.js';
 import { createOrdersModule } from './modules/orders/index.js';
 import { createPaymentsModule, type PaymentFactSubscriber } from './modules/payments/index.js';
 import { createRateLimitsModule } from './modules/rate-limits/index.js';
+import { createReferralsModule, resolveCode } from './modules/referrals/index.js';
 import { createStripeCallsModule, type PhaseHooks } from './modules/stripe-calls/index.js';
 import {
   createStripeEventsModule,
+  type EventApplier,
   type InboxOptions,
   type ReconcileSchedule,
   registerEventsCommands,
@@ -35,10 +38,50 @@ export interface ModuleOptions {
   /** How often each instance asks whether a periodic job is due. */
   periodicCheckMs?: number;
   checkoutHooks?: PhaseHooks;
+  /** The referral programme's clock (holds, approvals, payouts). */
+  now?: () => Date;
+}
+
+/** The referral programme and the audit log its decisions are written to. */
+function referralModules(infra: Infra, options: ModuleOptions) {
+  const { db, config } = infra;
+  const audit = createAuditModule({ db });
+  const referrals = createReferralsModule({
+    db,
+    audit: audit.log,
+    ipSalt: infra.referralIpSalt,
+    holdDays: config.commissionHoldDays,
+    fraud: config.fraud,
+    storefrontUrl: config.storefrontUrl,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.periodicCheckMs ? { periodicCheckMs: options.periodicCheckMs } : {}),
+  });
+  return { audit, referrals };
+}
+
+/** The Stripe event inbox, applying events through the payments domain. */
+function stripeEventsModule(infra: Infra, options: ModuleOptions, applier: EventApplier) {
+  const { config } = infra;
+  return createStripeEventsModule({
+    db: infra.db,
+    lock: infra.lock,
+    kv: infra.kv,
+    stripe: infra.stripe,
+    registry: infra.registry,
+    log: infra.log,
+    applier,
+    webhookSecrets: infra.webhookSecrets,
+    toleranceSeconds: config.webhookToleranceSeconds,
+    // Events from the other mode are someone else's: a live key never acts on test events and vice versa.
+    livemode: /^(sk|rk)_live_/.test(config.stripeSecretKey ?? ''),
+    ...(options.stripeEvents ? { options: options.stripeEvents } : {}),
+    ...(options.reconcileSchedule ? { reconcileSchedule: options.reconcileSchedule } : {}),
+    ...(options.periodicCheckMs ? { periodicCheckMs: options.periodicCheckMs } : {}),
+  });
 }
 
 export function createModules(infra: Infra, options: ModuleOptions = {}) {
-  const { db, stripe, config, registry, log } = infra;
+  const { db, stripe, config, registry } = infra;
   const auth = createAuthModule({ db });
   const idempotency = createIdempotencyModule({ db });
   const ops = createOpsModule({ checks: infra.checks, registry });
@@ -49,33 +92,27 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
   });
   const notifications = createNotificationsModule({ db, registry, ordersWebhook: config.ordersWebhook });
   const orders = createOrdersModule({ db });
+  const { audit, referrals } = referralModules(infra, options);
   const checkout = createCheckoutModule({
     db,
     stripe,
     publicUrl: config.publicUrl,
+    resolveReferral: resolveCode,
     ...(options.checkoutHooks ? { hooks: options.checkoutHooks } : {}),
   });
-  const payments = createPaymentsModule({ db, stripe, subscribers: options.factSubscribers ?? [] });
+  const payments = createPaymentsModule({
+    db,
+    stripe,
+    subscribers: [referrals.ledger, ...(options.factSubscribers ?? [])],
+    // The fraud guards judge referred orders by their card and risk level; other orders need no lookup.
+    wantsEvidence: (order) =>
+      order.referral_affiliate_id !== null || (options.factSubscribers?.length ?? 0) > 0,
+  });
   const stripeCalls = createStripeCallsModule({
     db,
     specs: { checkout_session: checkout.callSpec, refund: payments.refundCallSpec },
   });
-  const stripeEvents = createStripeEventsModule({
-    db,
-    lock: infra.lock,
-    kv: infra.kv,
-    stripe,
-    registry,
-    log,
-    applier: payments.applier,
-    webhookSecrets: infra.webhookSecrets,
-    toleranceSeconds: config.webhookToleranceSeconds,
-    // Events from the other mode are someone else's: a live key never acts on test events and vice versa.
-    livemode: /^(sk|rk)_live_/.test(config.stripeSecretKey ?? ''),
-    ...(options.stripeEvents ? { options: options.stripeEvents } : {}),
-    ...(options.reconcileSchedule ? { reconcileSchedule: options.reconcileSchedule } : {}),
-    ...(options.periodicCheckMs ? { periodicCheckMs: options.periodicCheckMs } : {}),
-  });
+  const stripeEvents = stripeEventsModule(infra, options, payments.applier);
   // Hooks first (rate limits, authentication, then Idempotency-Key), then every module's routes, in this order.
   const list: ServiceModule[] = [
     rateLimits,
@@ -88,9 +125,12 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     payments,
     notifications,
     stripeCalls,
+    audit,
+    referrals,
   ];
   return {
     auth,
+    audit,
     idempotency,
     ops,
     notifications,
@@ -99,6 +139,7 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     payments,
     stripeCalls,
     stripeEvents,
+    referrals,
     list,
   };
 }
@@ -118,4 +159,6 @@ export type OpenModules = <T>(
 export function registerModuleCommands(program: Command, open: OpenModules): void {
   const withEvents: WithEvents = (use, opts) => open((m) => use(m.stripeEvents), opts);
   registerEventsCommands(program, withEvents);
+  const withAudit: WithAudit = (use) => open((m) => use(m.audit));
+  registerAuditCommands(program, withAudit);
 }

@@ -24,3 +24,14 @@ export async function defaultRedisKeyPrefix(db: Db): Promise<string> {
     .digest('hex');
   return `payments:${digest.slice(0, 12)}:`;
 }
+
+/**
+ * A value only this database can give, for settings that production must configure (REFERRAL_IP_SALT) and
+ * development may leave out: stable across restarts, different for every deployment. Not a secret from anyone
+ * who can read the database, which is why production refuses to go without its own.
+ */
+export async function derivedSecret(db: Db, purpose: string): Promise<string> {
+  return createHash('sha256')
+    .update(`${purpose}\n${await databaseIdentity(db)}`)
+    .digest('hex');
+}

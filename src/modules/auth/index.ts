@@ -14,7 +14,7 @@ export {
   type Role,
   revokeKeysNamed,
 } from './auth.keys.js';
-export { requireRole } from './auth.plugin.js';
+export { assertCanReadAffiliate, principalOf, requireRole } from './auth.plugin.js';
 
 export function createAuthModule(deps: { db: Queryable }) {
   return defineModule({

@@ -56,7 +56,13 @@ export interface CheckoutParams {
   order: Required<
     Pick<
       OrderPatch,
-      'currency' | 'amount_total' | 'line_items' | 'customer_email' | 'referral_code' | 'client_ip'
+      | 'currency'
+      | 'amount_total'
+      | 'line_items'
+      | 'customer_email'
+      | 'referral_code'
+      | 'referral_affiliate_id'
+      | 'client_ip'
     >
   >;
   session: Stripe.Checkout.SessionCreateParams;
@@ -89,6 +95,8 @@ export interface CheckoutDeps {
   stripe: Stripe;
   /** The base of the default success and cancel pages. */
   publicUrl: string;
+  /** How a checkout's referral code is attributed (the referral programme, wired in modules.ts). */
+  resolveReferral: ReferralResolver;
   hooks?: PhaseHooks;
 }
 
@@ -128,14 +136,40 @@ function sessionParams(input: CheckoutInput, publicUrl: string): CheckoutParams[
   };
 }
 
+/** Finds the affiliate an active referral code names (the referral programme's `resolveCode`). */
+export type ReferralResolver = (
+  q: Queryable,
+  code: string,
+) => Promise<{ code: string; affiliate_id: string } | null>;
+
+/** The affiliate a referral code names, with the code as registered; 400 for an unknown or inactive one. */
+async function attribution(q: Queryable, resolveCode: ReferralResolver, code: string) {
+  const found = await resolveCode(q, code);
+  if (!found) {
+    throw new AppError(400, 'referral_code_invalid', `the referral code ${code} is unknown or inactive`, {
+      details: { referral_code: code },
+    });
+  }
+  return found;
+}
+
 /** Phase 1's own work: the order (new, or an unpaid one getting a new session), under its row lock. */
-async function beginCheckout(q: Queryable, input: CheckoutInput, request: CallRequest, publicUrl: string) {
+async function beginCheckout(
+  q: Queryable,
+  input: CheckoutInput,
+  request: CallRequest,
+  deps: Pick<CheckoutDeps, 'publicUrl' | 'resolveReferral'>,
+) {
+  const referral = input.referral_code
+    ? await attribution(q, deps.resolveReferral, input.referral_code)
+    : null;
   const fields = {
     currency: input.currency,
     amount_total: toSafeNumber(lineItemsTotal(input.line_items)),
     line_items: input.line_items,
     customer_email: input.customer_email,
-    referral_code: input.referral_code ?? null,
+    referral_code: referral?.code ?? null,
+    referral_affiliate_id: referral?.affiliate_id ?? null,
     client_ip: input.client_ip ?? null,
   };
   let order = await lockOrder(q, input.order_id);
@@ -152,7 +186,7 @@ async function beginCheckout(q: Queryable, input: CheckoutInput, request: CallRe
   const params: CheckoutParams = {
     cause: request.cause,
     order: fields,
-    session: sessionParams(input, publicUrl),
+    session: sessionParams(input, deps.publicUrl),
     expire,
   };
   return { orderId: order.id, params };
@@ -269,7 +303,7 @@ export async function createCheckoutSession(
 ): Promise<CheckoutSessionView> {
   const phase1 = {
     requestId: request.requestId,
-    begin: (q: Queryable) => beginCheckout(q, input, request, deps.publicUrl),
+    begin: (q: Queryable) => beginCheckout(q, input, request, deps),
   };
   let call: CheckoutCall;
   try {

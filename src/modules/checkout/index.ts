@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import type { Db } from '../../ports/db.js';
 import { defineModule } from '../module.js';
 import type { CallRequest, PhaseHooks } from '../stripe-calls/index.js';
+import type { ReferralResolver } from './checkout.create.js';
 import { type CheckoutInput, checkoutCallSpec, createCheckoutSession } from './checkout.create.js';
 import { checkoutRoutes } from './checkout.routes.js';
 import { describeSession } from './checkout.sessions.js';
@@ -11,7 +12,12 @@ import { describeSession } from './checkout.sessions.js';
  * success and cancel pages. Owns `checkout_sessions` and `stripe_checkout_outcomes` (how each session's payment
  * ended); the payments module reads them through the functions below.
  */
-export type { CheckoutInput, CheckoutParams, CheckoutSessionView } from './checkout.create.js';
+export type {
+  CheckoutInput,
+  CheckoutParams,
+  CheckoutSessionView,
+  ReferralResolver,
+} from './checkout.create.js';
 export {
   isOwnSession,
   newSessionUnderWay,
@@ -30,6 +36,8 @@ export interface CheckoutModuleDeps {
   db: Db;
   stripe: Stripe;
   publicUrl: string;
+  /** How a checkout's referral code is attributed (the referral programme's `resolveCode`). */
+  resolveReferral: ReferralResolver;
   /** Test seam of the atomic phases (a crash after Stripe answered). */
   hooks?: PhaseHooks;
 }

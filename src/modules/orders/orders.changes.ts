@@ -25,6 +25,7 @@ const announcedFields = (o: OrderRow): Record<string, unknown> => ({
   checkout_session_id: o.checkout_session_id,
   payment_intent_id: o.payment_intent_id,
   referral_code: o.referral_code,
+  referral_affiliate_id: o.referral_affiliate_id,
   client_ip: o.client_ip,
 });
 

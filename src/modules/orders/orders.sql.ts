@@ -13,6 +13,8 @@ export const MUTABLE_FIELDS = [
   'amount_total',
   'currency',
   'referral_code',
+  'referral_affiliate_id',
+  'referral_commission_id',
   'client_ip',
   'flags',
 ] as const;
@@ -28,12 +30,13 @@ export const insertOrder = (o: {
   checkout_session_id?: string | null | undefined;
   payment_intent_id?: string | null | undefined;
   referral_code?: string | null | undefined;
+  referral_affiliate_id?: string | null | undefined;
   client_ip?: string | null | undefined;
   seq: number;
 }): Sql => ({
   text: `insert into orders (id, status, currency, amount_total, line_items, customer_email, checkout_session_id,
-                             payment_intent_id, referral_code, client_ip, seq)
-         values ($1, 'awaiting_payment', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)
+                             payment_intent_id, referral_code, referral_affiliate_id, client_ip, seq)
+         values ($1, 'awaiting_payment', $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11)
          returning *`,
   values: [
     o.id,
@@ -44,6 +47,7 @@ export const insertOrder = (o: {
     o.checkout_session_id ?? null,
     o.payment_intent_id ?? null,
     o.referral_code ?? null,
+    o.referral_affiliate_id ?? null,
     o.client_ip ?? null,
     o.seq,
   ],

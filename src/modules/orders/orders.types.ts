@@ -20,6 +20,9 @@ export interface OrderRow {
   checkout_session_id: string | null;
   payment_intent_id: string | null;
   referral_code: string | null;
+  /** The affiliate the referral code named at checkout, and the commission the paid order earned. */
+  referral_affiliate_id: string | null;
+  referral_commission_id: string | null;
   client_ip: string | null;
   flags: Array<Record<string, unknown>>;
   seq: number;

@@ -1,10 +1,7 @@
 import type { OrderRow } from './orders.types.js';
 
 /** The order as the API and notifications show it (CONTRACT §3), without history. */
-export function toOrderView(
-  o: OrderRow,
-  referral: { affiliate_id: string | null; commission_id: string | null } | null = null,
-) {
+export function toOrderView(o: OrderRow) {
   return {
     id: o.id,
     status: o.status,
@@ -19,8 +16,8 @@ export function toOrderView(
     referral: o.referral_code
       ? {
           code: o.referral_code,
-          affiliate_id: referral?.affiliate_id ?? null,
-          commission_id: referral?.commission_id ?? null,
+          affiliate_id: o.referral_affiliate_id,
+          commission_id: o.referral_commission_id,
         }
       : null,
     flags: o.flags,

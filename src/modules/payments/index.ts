@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { Db } from '../../ports/db.js';
 import { defineModule } from '../module.js';
+import type { OrderRow } from '../orders/index.js';
 import { paymentEventApplier } from './payments.events.js';
 import type { PaymentFactSubscriber } from './payments.facts.js';
 import { createRefund, type RefundInput, refundCallSpec } from './payments.refund-requests.js';
@@ -29,6 +30,11 @@ export interface PaymentsDeps {
   stripe: Stripe;
   /** Who hears of each payment fact, in the transaction that applies the event (the referral programme). */
   subscribers: readonly PaymentFactSubscriber[];
+  /**
+   * Whether a capture's fact is worth the charge's evidence (card fingerprint, Radar's risk level), which may
+   * mean asking Stripe. Default: whenever anyone subscribes.
+   */
+  wantsEvidence?: (order: OrderRow) => boolean;
 }
 
 export function createPaymentsModule(deps: PaymentsDeps) {
@@ -39,7 +45,11 @@ export function createPaymentsModule(deps: PaymentsDeps) {
     name: 'payments',
     createRefund: refund,
     /** What the Stripe event inbox applies events with. */
-    applier: paymentEventApplier({ stripe: deps.stripe, subscribers: deps.subscribers }),
+    applier: paymentEventApplier({
+      stripe: deps.stripe,
+      subscribers: deps.subscribers,
+      wantsEvidence: deps.wantsEvidence ?? (() => deps.subscribers.length > 0),
+    }),
     /** How the completer finishes a refund call a crash left pending. */
     refundCallSpec: callSpec,
     routes: refundRoutes(refund),

@@ -110,7 +110,8 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
   }
   // The evidence the captured fact carries, gathered before anything is written: it may need asking Stripe.
   const capturing = !isPaid(order) && canTransition(order.status, 'paid');
-  const evidence = capturing && ctx.factsWanted ? await chargeEvidence(ctx, p.paymentIntentId) : null;
+  const evidence =
+    capturing && ctx.wantsEvidence(order) ? await chargeEvidence(ctx, p.paymentIntentId) : null;
   if (evidence && 'lookup' in evidence) return evidence.lookup;
   if (p.sessionId)
     await recordOutcome(ctx.q, {

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { Queryable } from '../../ports/db.js';
-import { lockOrder, orderIdByPaymentIntent } from '../orders/index.js';
+import { lockOrder, type OrderRow, orderIdByPaymentIntent } from '../orders/index.js';
 import type { AppliedOutcome, ApplyStep, EventApplier, InboxEvent } from '../stripe-events/index.js';
 import { disputeChanged } from './payments.disputes.js';
 import { type PaymentFactSubscriber, raiseFact } from './payments.facts.js';
@@ -52,6 +52,7 @@ const HANDLERS: ReadonlyMap<string, AnyHandler> = new Map<string, AnyHandler>([
 export interface PaymentEventsDeps {
   stripe: Stripe;
   subscribers: readonly PaymentFactSubscriber[];
+  wantsEvidence: (order: OrderRow) => boolean;
 }
 
 /** A handler's result as the inbox takes it: with the order it was resolved to, or a lookup to run first. */
@@ -112,7 +113,7 @@ export function paymentEventApplier(deps: PaymentEventsDeps): EventApplier {
         q,
         eventId: event.id,
         cause: `stripe:${event.id}`,
-        factsWanted: deps.subscribers.length > 0,
+        wantsEvidence: deps.wantsEvidence,
         raise: (fact) => raiseFact(deps.subscribers, q, fact),
         resolved: resolved as PaymentResolution,
         chargeAtStripe: (paymentIntentId) => chargeAtStripe(deps.stripe, paymentIntentId),

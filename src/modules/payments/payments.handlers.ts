@@ -18,8 +18,8 @@ export interface HandlerContext {
   eventId: string;
   /** `stripe:evt_…`, recorded on every change the event makes. */
   cause: string;
-  /** Some module subscribes to the payment facts: only then is their evidence worth gathering. */
-  factsWanted: boolean;
+  /** Whether a subscriber needs this order's charge evidence: only then is it worth asking Stripe. */
+  wantsEvidence(order: OrderRow): boolean;
   /** Raises a payment fact to the subscribers, in this transaction. */
   raise(fact: PaymentFact): Promise<void>;
   /** What earlier lookups of this try found at Stripe. */
