@@ -337,8 +337,8 @@ describe('payoutHold (refund rate above 0.3, from 10 referred orders)', () => {
       evidence: {
         referred_orders: 10,
         refunded_orders: 4,
-        refund_rate: 0.4,
-        max_rate: 0.3,
+        refund_rate_bp: 4000,
+        max_rate_bp: 3000,
         min_referred_orders: 10,
       },
     });

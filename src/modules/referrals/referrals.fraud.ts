@@ -233,8 +233,9 @@ export function payoutHold(
     evidence: {
       referred_orders: stats.referredOrders,
       refunded_orders: stats.refundedOrders,
-      refund_rate: rate,
-      max_rate: maxRate,
+      // In basis points: the audit log keeps integers only, so the record reads back exactly as hashed.
+      refund_rate_bp: Math.round(rate * 10_000),
+      max_rate_bp: Math.round(maxRate * 10_000),
       min_referred_orders: minReferredOrders,
     },
   };
