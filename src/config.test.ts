@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       const text = (err as ConfigError).problems.join('\n');
-      for (const name of ['DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'])
+      for (const name of ['DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'REFERRAL_IP_SALT'])
         expect(text).toContain(name);
     }
   });
@@ -44,6 +44,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://db/payments',
       STRIPE_SECRET_KEY: 'sk_live_abc',
       STRIPE_WEBHOOK_SECRET: 'whsec_abc',
+      REFERRAL_IP_SALT: 'a-salt-of-16-chars',
     });
     expect(c.embeddedEmulator).toBe(false);
   });
@@ -70,6 +71,7 @@ describe('URL settings', () => {
     STRIPE_SECRET_KEY: 'sk_live_abc',
     STRIPE_WEBHOOK_SECRET: 'whsec_abc',
     ORDERS_WEBHOOK_SECRET: 'whsec_orders',
+    REFERRAL_IP_SALT: 'a-salt-of-16-chars',
   };
 
   it('refuses an ORDERS_WEBHOOK_URL scheme other than http: and https:', () => {

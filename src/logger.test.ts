@@ -24,6 +24,7 @@ const STRIPE_KEY = 'sk_live_51abcdefghijklmnop';
 const WEBHOOK_SECRET = 'whsec_stripeSideSecret';
 const ORDERS_SECRET = 'whsec_ordersSideSecret';
 const ORDERS_URL = 'https://orders.example/hooks/k3y?token=s3cret-token';
+const IP_SALT = 'the-salt-ips-are-hashed-with';
 
 describe('createLogger', () => {
   it('censors every secret of the configuration when the configuration is logged', () => {
@@ -35,10 +36,12 @@ describe('createLogger', () => {
       STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
       ORDERS_WEBHOOK_URL: ORDERS_URL,
       ORDERS_WEBHOOK_SECRET: ORDERS_SECRET,
+      REFERRAL_IP_SALT: IP_SALT,
     });
     const { log, lines, last } = capture();
     log.info({ config }, 'configuration');
     for (const secret of [
+      IP_SALT,
       DB_PASSWORD,
       REDIS_PASSWORD,
       STRIPE_KEY,

@@ -20,6 +20,7 @@ const SECRET_FIELDS = [
   'webhookSecret',
   'webhookSecrets',
   'ordersWebhook',
+  'referralIpSalt',
 ];
 
 const REDACT_PATHS = [

@@ -12,6 +12,7 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { withoutDelivery } from '../helpers/checkout.js';
 import { freePort } from '../helpers/cli.js';
 import { BACKENDS } from '../helpers/db.js';
+import { createAffiliate } from '../helpers/referrals.js';
 import { signed } from '../helpers/stripe-events.js';
 
 let seq = 0;
@@ -56,6 +57,7 @@ describe.each(BACKENDS)('checkout sessions on %s', (backend) => {
     });
     service = await ctx.bearer('service');
     admin = await ctx.bearer('admin');
+    await createAffiliate(ctx, admin, ['ALICE10', 'BOB_22']);
   });
   afterAll(() => ctx?.close());
 

@@ -3,6 +3,7 @@ import { getOrder, type OrderRow } from '../../src/modules/orders/index.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
+import { createAffiliate } from '../helpers/referrals.js';
 import {
   events,
   type FixtureEvent,
@@ -43,17 +44,9 @@ describe.each(BACKENDS)('the referral programme on %s', (backend) => {
     return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
   };
 
-  async function affiliate(commission: Record<string, unknown> = { type: 'percent', basis_points: 1000 }) {
-    const res = await api('POST', '/v1/affiliates', admin, {
-      name: 'Alice',
-      email: `alice.${randomBase62(6)}@example.com`,
-      commission,
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    const created = res.json() as { id: string; api_key: string };
+  async function affiliate(commission?: Record<string, unknown>) {
     const code = `AL${randomBase62(8)}`;
-    expect((await api('POST', `/v1/affiliates/${created.id}/codes`, admin, { code })).statusCode).toBe(201);
-    return { id: created.id, key: `Bearer ${created.api_key}`, code };
+    return { ...(await createAffiliate(ctx, admin, [code], commission)), code };
   }
 
   /** A referred order checked out through our API, then paid by its own session's signed event. */
