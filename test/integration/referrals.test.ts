@@ -89,8 +89,19 @@ describe.each(BACKENDS)('the referral programme on %s', (backend) => {
     const a = await affiliate();
     const fx = await referredPaidOrder(a.code, 10_000);
     const order = await api('GET', `/v1/orders/${fx.id}`, service);
-    expect(order.json().referral).toMatchObject({ code: a.code, affiliate_id: a.id });
-    expect(await commissionOf(fx.id)).toMatchObject({ amount: 1000, net_amount: 1000, status: 'pending' });
+    const accrued = await commissionOf(fx.id);
+    expect(accrued).toMatchObject({ amount: 1000, net_amount: 1000, status: 'pending' });
+    expect(order.json().referral).toEqual({ code: a.code, affiliate_id: a.id, commission_id: accrued.id });
+    // The Orders service is told of the referral too, in the order every notification carries.
+    const { rows } = await ctx.testDb.db.query<{ payload: { order: { referral: unknown } } }>(
+      'select payload from outbox where order_id = $1 order by seq desc limit 1',
+      [fx.id],
+    );
+    expect(rows[0]!.payload.order.referral).toEqual({
+      code: a.code,
+      affiliate_id: a.id,
+      commission_id: accrued.id,
+    });
 
     let total = 0;
     const refunds = [3333, 3333, 3334].map((amount, i) => {
