@@ -9,11 +9,12 @@ import { createOrderFor, events, orderFixture, signed } from '../helpers/stripe-
 const SECRET = 'whsec_cost_suite';
 
 /**
- * The webhook path's cost in round trips, which the reshaping of the core must not raise: a new
- * checkout.session.completed took 14 SQL statements (a transaction's begin and commit included) and 5 Redis
- * commands before it. Counted at the Db port and with Redis's own MONITOR, on the real servers.
+ * The webhook path's cost in round trips: a new checkout.session.completed took 14 SQL statements (a
+ * transaction's begin and commit included) and 5 Redis commands before the reshaping of the core, which did
+ * not raise it. The referral programme adds one indexed lookup per capture (is the buyer an affiliate buying
+ * for itself?). Counted at the Db port and with Redis's own MONITOR, on the real servers.
  */
-const MAX_STATEMENTS = 14;
+const MAX_STATEMENTS = 15;
 const MAX_REDIS_COMMANDS = 5;
 
 /** Wraps a Db so that every statement it sends is written down, a transaction's begin and commit included. */

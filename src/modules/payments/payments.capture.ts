@@ -110,8 +110,7 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
   }
   // The evidence the captured fact carries, gathered before anything is written: it may need asking Stripe.
   const capturing = !isPaid(order) && canTransition(order.status, 'paid');
-  const evidence =
-    capturing && ctx.wantsEvidence(order) ? await chargeEvidence(ctx, p.paymentIntentId) : null;
+  const evidence = capturing ? await chargeEvidence(ctx, p.paymentIntentId, ctx.wantsEvidence(order)) : null;
   if (evidence && 'lookup' in evidence) return evidence.lookup;
   if (p.sessionId)
     await recordOutcome(ctx.q, {
@@ -163,16 +162,18 @@ export async function markPaid(ctx: HandlerContext, order: OrderRow, p: Payment)
 
 /**
  * The successful charge of a payment being captured: recorded from its `charge.succeeded`, or, when that has
- * not arrived (events come in any order), asked of Stripe first, so that the captured fact carries the same
- * evidence whatever the order of delivery.
+ * not arrived (events come in any order) and a subscriber needs it (`mayAsk`), asked of Stripe first, so that
+ * the captured fact carries the same evidence whatever the order of delivery.
  */
 async function chargeEvidence(
   ctx: HandlerContext,
   paymentIntentId: string | null,
+  mayAsk: boolean,
 ): Promise<{ charge: ChargeDetails | null } | { lookup: HandlerResult }> {
   if (!paymentIntentId) return { charge: null };
   const recorded = (await ctx.q.query<ChargeDetails>(selectChargeDetails(paymentIntentId))).rows[0];
   if (recorded) return { charge: recorded };
+  if (!mayAsk) return { charge: null };
   const found = ctx.resolved.charge;
   if (found === undefined) {
     return {
