@@ -88,7 +88,6 @@ async function fraudDecisions(
       sql.purchasesOf(affiliate.id),
     )
   ).rows;
-  const clicks = (await q.query<{ ip_hash: string }>(sql.clickIpHashesOf(affiliate.id, code))).rows;
   const counts = (
     await q.query<{ code_last_hour: number; ip_last_day: number }>(sql.velocity(code, ipHash, ctx.now()))
   ).rows[0]!;
@@ -100,7 +99,9 @@ async function fraudDecisions(
         email: affiliate.email,
         customerIds: present(purchases.map((p) => p.customer_id)),
         cardFingerprints: present(purchases.map((p) => p.card_fingerprint)),
-        ipHashes: [...present(purchases.map((p) => p.ip_hash)), ...clicks.map((c) => c.ip_hash)],
+        // The addresses the affiliate bought from itself. Clicks on its links come from its buyers, so a buyer
+        // whose address matches a click is the normal case, not evidence.
+        ipHashes: present(purchases.map((p) => p.ip_hash)),
       },
       order: {
         id: fact.order.id,

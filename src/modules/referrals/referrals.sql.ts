@@ -123,11 +123,6 @@ export const purchasesOf = (affiliateId: string): Sql => ({
   values: [affiliateId],
 });
 
-export const clickIpHashesOf = (affiliateId: string, code: string): Sql => ({
-  text: `select distinct ip_hash from referral_clicks where affiliate_id = $1 and code = $2 and ip_hash is not null`,
-  values: [affiliateId, code],
-});
-
 export const velocity = (code: string, ipHash: string | null, at: Date): Sql => ({
   text: `select (select count(*)::integer from commissions
                   where code = $1 and created_at > $3::timestamptz - interval '1 hour') as code_last_hour,
