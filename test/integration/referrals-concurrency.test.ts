@@ -12,13 +12,13 @@ import {
   signed,
 } from '../helpers/stripe-events.js';
 
-/** 10 affiliates × 10 referred orders, each accrued once and reversed by 10 partial refunds: 1,100 changes. */
+/** 10 affiliates × 10 referred orders, each accrued once and reversed by 9 partial refunds: 1,000 changes. */
 const AFFILIATES = 10;
 const ORDERS_PER_AFFILIATE = 10;
-const REFUNDS_PER_ORDER = 10;
+const REFUNDS_PER_ORDER = 9;
 /** Not a multiple of anything the terms use, so that every reversal is floored. */
 const ORDER_AMOUNT = 9_973;
-/** Each refund; 10 of them refund 9,000 of 9,973, so every commission keeps a little. */
+/** Each refund; 9 of them refund 8,100 of 9,973, so every commission keeps some of its amount. */
 const REFUND_AMOUNT = 900;
 
 /**
@@ -27,6 +27,12 @@ const REFUND_AMOUNT = 900;
  * which serialises every transaction whatever is in flight; fewer keep its queue short.
  */
 const inFlightOn = (backend: string) => (backend === 'postgres' ? 20 : 8);
+
+/**
+ * Between two verifications amid the storm. A verification reads the whole log, which on PGlite holds its one
+ * connection for a fifth of a second: a pause of seconds leaves nearly all of its time to the storm.
+ */
+const verifyPauseOn = (backend: string) => (backend === 'postgres' ? 200 : 2_500);
 
 /** Runs `tasks` with at most `width` of them in flight, in their order; every result, in the same order. */
 async function inWaves<T>(tasks: ReadonlyArray<() => Promise<T>>, width: number): Promise<T[]> {
@@ -41,6 +47,23 @@ async function inWaves<T>(tasks: ReadonlyArray<() => Promise<T>>, width: number)
   };
   await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));
   return results;
+}
+
+/** The audit actions of a ledger change, and the entry type each records. */
+const ACTIONS: Record<string, string> = {
+  'commission.accrued': 'accrual',
+  'commission.reversal': 'reversal',
+};
+
+/** Changes grouped by commission, each group in its given order. */
+function byCommission(changes: ReadonlyArray<{ commission: string; change: string }>) {
+  const map: Record<string, string[]> = {};
+  for (const c of changes) {
+    const list = map[c.commission] ?? [];
+    list.push(c.change);
+    map[c.commission] = list;
+  }
+  return map;
 }
 
 interface AuditRow {
@@ -112,10 +135,9 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
     return fx;
   }
 
-  it('keeps every affiliate chain intact with no fork under 1,000+ concurrent commission changes over 10 affiliates', {
+  it('keeps every affiliate chain intact with no fork under 1,000 concurrent commission changes over 10 affiliates', {
     timeout: 180_000,
   }, async () => {
-    const started = Date.now();
     const width = inFlightOn(backend);
     // Different terms per affiliate, so that no two affiliates' ledgers move by the same amounts.
     const affiliates = await inWaves(
@@ -138,7 +160,6 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
       return async () => ({ fx: await referredPaidOrder(a.code), affiliate: a });
     });
     const orders = await inWaves(orderTasks, width);
-    const paidAt = Date.now();
 
     // The reversals, concurrently: for every order, each refund as its own refund event (a distinct id) and
     // the charge's cumulative total, the two of one refund in flight together. Refund k of every order comes
@@ -157,17 +178,15 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
     const verdicts: VerifyResult[] = [];
     let amid = 0;
     do {
-      const t0 = Date.now();
       const res = await api('GET', '/v1/audit/verify', admin);
       expect(res.statusCode, res.body).toBe(200);
       verdicts.push(res.json());
       if (storming) amid++;
-      console.info('verify', Date.now() - t0, storming, res.json());
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, verifyPauseOn(backend)));
     } while (storming);
     const delivered = await storm;
-    const refundedAt = Date.now();
     expect(verdicts.filter((v) => !v.ok)).toEqual([]);
+    expect(amid).toBeGreaterThan(0);
     // Every delivery applied inline, none left queued for a retry (a deadlock or a pool timeout would be).
     expect(
       delivered.filter((d) => d.answer.status !== 'processed').map((d) => [d.event.type, d.answer]),
@@ -265,34 +284,41 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
       ).rows;
       expect(head).toEqual([{ last_seq: rows.length, last_hash: rows.at(-1)!.hash }]);
 
+      // One audit entry per ledger change, on this stream, in the order of the ledger, with its amount; and
+      // nothing else than the affiliate's creation, its code and the fraud guards' flags.
       const ledger = (
         await ctx.testDb.db.query<{ commission_id: string; type: string; amount: number }>(
           `select e.commission_id, e.type, e.amount from commission_entries e
-             join commissions c on c.id = e.commission_id where c.affiliate_id = $1`,
+             join commissions c on c.id = e.commission_id where c.affiliate_id = $1 order by e.id`,
           [a.id],
         )
       ).rows;
-      const changed = rows.filter(
-        (r) => r.action === 'commission.accrued' || r.action === 'commission.reversal',
-      );
-      expect(changed).toHaveLength(ledger.length);
       expect(ledger).toHaveLength(ORDERS_PER_AFFILIATE * (1 + REFUNDS_PER_ORDER));
-      const asKey = (commissionId: string, type: string, amount: number) =>
-        `${commissionId}/${type}/${amount}`;
       expect(
-        changed
-          .map((r) =>
-            asKey(
-              r.entity_id,
-              r.action === 'commission.accrued' ? 'accrual' : 'reversal',
-              Number(r.data.amount),
-            ),
-          )
-          .sort(),
-      ).toEqual(ledger.map((e) => asKey(e.commission_id, e.type, e.amount)).sort());
-      expect(rows.map((r) => r.action)).toEqual(
-        expect.arrayContaining(['affiliate.created', 'code.created']),
+        byCommission(
+          rows
+            .filter((r) => r.action in ACTIONS)
+            .map((r) => {
+              expect(r.entity_type).toBe('commission');
+              return { commission: r.entity_id, change: `${ACTIONS[r.action]} ${Number(r.data.amount)}` };
+            }),
+        ),
+      ).toEqual(
+        byCommission(ledger.map((e) => ({ commission: e.commission_id, change: `${e.type} ${e.amount}` }))),
       );
+      const flags = (
+        await ctx.testDb.db.query<{ n: number }>(
+          `select count(*)::int as n from commission_flags f
+             join commissions c on c.id = f.commission_id where c.affiliate_id = $1`,
+          [a.id],
+        )
+      ).rows[0]!.n;
+      const others = rows.filter((r) => !(r.action in ACTIONS)).map((r) => r.action);
+      expect(others.sort()).toEqual([
+        'affiliate.created',
+        'code.created',
+        ...Array(flags).fill('fraud.flagged'),
+      ]);
     }
 
     // And the log as a whole verifies.
@@ -306,10 +332,5 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
     expect(verified.json()).toEqual({ ok: true, ...counts });
     expect(counts.entries).toBeGreaterThanOrEqual(1000);
     expect(counts.streams).toBeGreaterThanOrEqual(AFFILIATES);
-    console.info(
-      `${backend}: ${changes} commission changes, ${counts.entries} audit entries on ${counts.streams} streams; ` +
-        `paid in ${paidAt - started} ms, refunded in ${refundedAt - paidAt} ms (${refundTasks.length} events, ` +
-        `${width} in flight, ${amid} of ${verdicts.length} verifications amid), checked in ${Date.now() - refundedAt} ms`,
-    );
   });
 });

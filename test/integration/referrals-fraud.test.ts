@@ -15,7 +15,11 @@ describe.each(BACKENDS)('fraud guards through the ledger on %s', (backend) => {
   let enforcing: TestContext;
   let shadowing: TestContext;
   beforeAll(async () => {
-    enforcing = await createTestContext(backend, { emulator: true });
+    // Two referred orders are enough for the refund-rate guard here (10 by default).
+    enforcing = await createTestContext(backend, {
+      emulator: true,
+      env: { FRAUD_REFUND_RATE_MIN_ORDERS: '2' },
+    });
     shadowing = await createTestContext(backend, { emulator: true, env: { FRAUD_SELF_REFERRAL: 'shadow' } });
   });
   afterAll(async () => {
@@ -23,10 +27,14 @@ describe.each(BACKENDS)('fraud guards through the ledger on %s', (backend) => {
   });
 
   /** An affiliate, and an order it referred bought with `buyerEmail`, paid: its commission as the API shows it. */
-  async function referredPurchase(ctx: TestContext, buyerEmail: (affiliateEmail: string) => string) {
+  async function referredPurchase(
+    ctx: TestContext,
+    buyerEmail: (affiliateEmail: string) => string,
+    existing?: { affiliate: { id: string; key: string }; code: string },
+  ) {
     const admin = await ctx.bearer('admin');
-    const code = `FR${randomBase62(8)}`;
-    const affiliate = await createAffiliate(ctx, admin, [code]);
+    const code = existing?.code ?? `FR${randomBase62(8)}`;
+    const affiliate = existing?.affiliate ?? (await createAffiliate(ctx, admin, [code]));
     const email = (
       await ctx.app.inject({
         method: 'GET',
@@ -62,6 +70,8 @@ describe.each(BACKENDS)('fraud guards through the ledger on %s', (backend) => {
     return {
       admin,
       affiliate,
+      code,
+      fx,
       commission: commission.json() as {
         id: string;
         status: string;
@@ -127,5 +137,36 @@ describe.each(BACKENDS)('fraud guards through the ledger on %s', (backend) => {
       );
       expect(entries.at(-1)!.data).toMatchObject({ reason: `checked by hand: ${verdict}`, status });
     }
+  });
+
+  it("holds an affiliate's payouts while its refund rate is above the threshold, and records why", async () => {
+    const buyer = () => `buyer.${randomBase62(6)}@shop.example`;
+    const first = await referredPurchase(enforcing, buyer);
+    await referredPurchase(enforcing, buyer, first);
+    // One of its two referred orders is refunded: a rate of 50%, above the 30% allowed.
+    const refund = signed(
+      events.refund(first.fx, `re_${first.fx.id}`, 8000),
+      enforcing.infra.webhookSecrets[0]!,
+    );
+    await enforcing.modules.stripeEvents.handleWebhookEvent(Buffer.from(refund.payload), refund.header);
+    const res = await enforcing.app.inject({
+      method: 'POST',
+      url: '/v1/payouts',
+      headers: { authorization: first.admin, 'idempotency-key': `po-${first.affiliate.id}` },
+      payload: { affiliate_id: first.affiliate.id, currency: 'usd' },
+    });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error).toMatchObject({
+      code: 'payout_held',
+      details: { rule: 'refund_rate', evidence: { referred_orders: 2, refunded_orders: 1 } },
+    });
+    const audit = await enforcing.app.inject({
+      method: 'GET',
+      url: `/v1/audit?stream=affiliate:${first.affiliate.id}&entity_type=affiliate`,
+      headers: { authorization: first.admin },
+    });
+    expect((audit.json().data as Array<{ action: string }>).map((e) => e.action)).toContain(
+      'fraud.payout_flagged',
+    );
   });
 });

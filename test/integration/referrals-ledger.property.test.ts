@@ -270,74 +270,118 @@ describe.each(BACKENDS)('the commission ledger on %s (property)', (backend) => {
     return c;
   }
 
+  /** A referred order of `s` whose history is delivered as `arrange` lays it out; its commission at the end. */
+  async function play(code: string, s: Scenario, arrangeHistory: (all: FixtureEvent[]) => FixtureEvent[]) {
+    const fx = await referredOrder(code, s);
+    for (const e of arrangeHistory(history(fx, s))) await deliver(e);
+    await settled(fx.id);
+    const o = (await getOrder(ctx.testDb.db, fx.id)) as OrderRow;
+    expect(o).toMatchObject({ amount_paid: s.amount, amount_refunded: refundedOf(s) });
+    return commissionOf(fx.id);
+  }
+
+  /** The invariants of DESIGN §2 and the cumulative rule, for the commission `s` ends with. */
+  function expectLedger(s: Scenario, c: CommissionView | null) {
+    const amount = expectedAmount(s);
+    if (amount === null) {
+      // Flat terms in another currency earn nothing on this order.
+      expect(c).toBeNull();
+      return;
+    }
+    if (!c) throw new Error('no commission was accrued');
+    expect(c.amount).toBe(amount);
+    expect(c.base_amount).toBe(s.amount);
+    expect(c.entries.filter((e) => e.type === 'accrual').map((e) => e.amount)).toEqual([amount]);
+    expect(c.entries.every((e) => e.type === 'accrual' || e.type === 'reversal')).toBe(true);
+    expect(c.reversed_amount).toBeGreaterThanOrEqual(0);
+    expect(c.reversed_amount).toBeLessThanOrEqual(c.amount);
+    expect(c.net_amount).toBe(c.amount - c.reversed_amount);
+    expect(c.dispute_open).toBe(false);
+
+    // What stands reversed is the share of what stands refunded (cumulative, floor), or everything once lost.
+    const refunded = refundedOf(s);
+    const lost = s.dispute === 'lost';
+    const reversed = lost ? amount : Number((BigInt(amount) * BigInt(refunded)) / BigInt(s.amount));
+    expect(c.reversed_amount).toBe(reversed);
+    if ((refunded === s.amount || lost) && amount > 0) {
+      expect(c).toMatchObject({ net_amount: 0, status: 'reversed' });
+    } else {
+      // Partial refunds keep the status the commission was accrued with: on_hold when a guard enforced a hold.
+      expect(c.status).toBe(c.flags.some((f) => f.mode === 'enforce') ? 'on_hold' : 'pending');
+    }
+  }
+
+  const outcome = (v: CommissionView | null) =>
+    v && { amount: v.amount, reversed_amount: v.reversed_amount, net_amount: v.net_amount, status: v.status };
+
   it('keeps 0 ≤ reversed ≤ accrued and net = Σ entries, nets 0 at a full refund or lost dispute, for any order and duplication of refund and dispute events (property)', async () => {
     await fc.assert(
       fc.asyncProperty(plans, async ({ s, ...plan }) => {
         const code = `PR${randomBase62(8)}`;
         await createAffiliate(ctx, admin, [code], s.terms);
-
         // The history delivered as planned …
-        const fx = await referredOrder(code, s);
-        const all = history(fx, s);
-        const at = Math.floor(Date.now() / 1000);
-        all.forEach((e, i) => {
-          e.created = at + plan.created[i]!;
+        const planned = await play(code, s, (all) => {
+          const at = Math.floor(Date.now() / 1000);
+          all.forEach((e, i) => {
+            e.created = at + plan.created[i]!;
+          });
+          return arrange(all, plan);
         });
-        for (const e of arrange(all, plan)) await deliver(e);
-        await settled(fx.id);
-        // … and the same history, in its natural order, once each, to a twin order.
-        const twin = await referredOrder(code, s);
-        for (const e of history(twin, s)) await deliver(e);
-        await settled(twin.id);
-
-        const refunded = refundedOf(s);
-        const o = (await getOrder(ctx.testDb.db, fx.id)) as OrderRow;
-        expect(o).toMatchObject({ amount_paid: s.amount, amount_refunded: refunded });
-
-        const amount = expectedAmount(s);
-        const c = await commissionOf(fx.id);
-        const natural = await commissionOf(twin.id);
-        if (amount === null) {
-          // Flat terms in another currency earn nothing on this order.
-          expect(c).toBeNull();
-          expect(natural).toBeNull();
-          return;
-        }
-        if (!c || !natural) throw new Error(`no commission for ${fx.id} or ${twin.id}`);
-
-        expect(c.amount).toBe(amount);
-        expect(c.base_amount).toBe(s.amount);
-        expect(c.entries.filter((e) => e.type === 'accrual').map((e) => e.amount)).toEqual([amount]);
-        expect(c.entries.every((e) => e.type === 'accrual' || e.type === 'reversal')).toBe(true);
-        expect(c.reversed_amount).toBeGreaterThanOrEqual(0);
-        expect(c.reversed_amount).toBeLessThanOrEqual(c.amount);
-        expect(c.net_amount).toBe(c.amount - c.reversed_amount);
-        expect(c.dispute_open).toBe(false);
-
-        // The cumulative rule: what stands reversed is the share of what stands refunded, or all once lost.
-        const lost = s.dispute === 'lost';
-        const reversed = lost ? amount : Number((BigInt(amount) * BigInt(refunded)) / BigInt(s.amount));
-        expect(c.reversed_amount).toBe(reversed);
-        const held = c.flags.some((f) => f.mode === 'enforce');
-        if ((refunded === s.amount || lost) && amount > 0) {
-          expect(c).toMatchObject({ net_amount: 0, status: 'reversed' });
-        } else {
-          // Partial refunds keep the status the commission was accrued with (a guard may hold it).
-          expect(c.status).toBe(held ? 'on_hold' : 'pending');
-        }
-
+        // … and the same history, in its natural order and once each, to a twin order of the same affiliate.
+        const natural = await play(code, s, (all) => all);
+        expectLedger(s, planned);
+        expectLedger(s, natural);
         // Order and duplication change nothing of the outcome.
-        const outcome = (v: CommissionView) => ({
-          amount: v.amount,
-          reversed_amount: v.reversed_amount,
-          net_amount: v.net_amount,
-          status: v.status,
-        });
-        expect(outcome(c)).toEqual(outcome(natural));
+        expect(outcome(planned)).toEqual(outcome(natural));
       }),
       { numRuns: NUM_RUNS, endOnFailure: true },
     );
   }, 180_000);
+
+  // Histories the property found (shrunk by hand), kept as examples so that they are tried on every run.
+
+  it('keeps a lost dispute lost when a refund that had already reversed everything fails after it', async () => {
+    // 10% of USD 100.00; the whole order refunded, then disputed and lost, then the refund fails.
+    const s: Scenario = {
+      currency: 'usd',
+      amount: 10_000,
+      terms: percent(1000),
+      refunds: [{ amount: 10_000, status: 'succeeded', fails: true, charge: false }],
+      dispute: 'lost',
+    };
+    const code = `PR${randomBase62(8)}`;
+    await createAffiliate(ctx, admin, [code], s.terms);
+    // history: 0 completed, 1 refund.created, 2 refund.updated (failed), 3 dispute.created, 4 dispute.closed (lost)
+    const planned = await play(code, s, (all) => [0, 1, 3, 4, 2].map((i) => all[i]!));
+    const natural = await play(code, s, (all) => all);
+    expectLedger(s, natural);
+    expectLedger(s, planned);
+    expect(outcome(planned)).toEqual(outcome(natural));
+  });
+
+  it('keeps a held commission on_hold when a refund that netted it to 0 is given back', async () => {
+    // 10% of JPY 10,000 (held: no manual-review amount is configured for JPY), refunded as 6,000 + 4,000, and
+    // the 6,000 fails afterwards.
+    const s: Scenario = {
+      currency: 'jpy',
+      amount: 10_000,
+      terms: percent(1000),
+      refunds: [
+        { amount: 6000, status: 'succeeded', fails: true, charge: false },
+        { amount: 4000, status: 'succeeded', fails: false, charge: false },
+      ],
+      dispute: 'none',
+    };
+    const code = `PR${randomBase62(8)}`;
+    await createAffiliate(ctx, admin, [code], s.terms);
+    // history: 0 completed, 1 refund 6,000, 2 refund 4,000, 3 the 6,000 failed
+    const planned = await play(code, s, (all) => [0, 3, 1, 2].map((i) => all[i]!));
+    const natural = await play(code, s, (all) => all);
+    expect(planned).toMatchObject({ status: 'on_hold', reversed_amount: 400, net_amount: 600 });
+    expectLedger(s, planned);
+    expectLedger(s, natural);
+    expect(outcome(planned)).toEqual(outcome(natural));
+  });
 });
 
 describe('the generated histories', () => {
