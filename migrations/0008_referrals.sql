@@ -62,8 +62,11 @@ create table commissions (
   status text not null
     check (status in ('pending', 'on_hold', 'approved', 'paid', 'reversed', 'rejected')),
   hold_until timestamptz not null,
-  -- An open dispute blocks approval until it closes.
+  -- An open dispute blocks approval until it closes; a lost one reverses the commission for good.
   dispute_open boolean not null default false,
+  dispute_lost boolean not null default false,
+  -- The status a commission had when refunds netted it to 0, to return to should a refund be given back.
+  reversed_from text,
   buyer_ip_hash text,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()

@@ -30,7 +30,19 @@ describe('fraud configuration', () => {
       code_velocity: { mode: 'shadow', maxPerHour: 10 },
       ip_velocity: { mode: 'shadow', maxPerDay: 5 },
       radar_risk: { mode: 'enforce', levels: ['elevated', 'highest'] },
-      manual_review_amount: { mode: 'enforce', reviewFrom: { usd: 100_000, eur: 100_000, gbp: 100_000 } },
+      manual_review_amount: {
+        mode: 'enforce',
+        reviewFrom: {
+          usd: 100_000,
+          eur: 100_000,
+          gbp: 100_000,
+          cad: 135_000,
+          aud: 150_000,
+          chf: 90_000,
+          jpy: 150_000,
+          kwd: 300_000,
+        },
+      },
       disposable_email: { mode: 'enforce' },
       refund_rate: { mode: 'enforce', maxRate: 0.3, minReferredOrders: 10 },
     });

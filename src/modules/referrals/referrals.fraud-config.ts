@@ -83,9 +83,11 @@ const DEFAULT_MODES: Readonly<Record<FraudRule, FraudRuleMode>> = {
  * rates, so each currency gets its own amount. A currency not listed is reviewed whatever the amount:
  * borrowing the USD number would be wrong by orders of magnitude (100000 is $1,000 but ¥100,000 and
  * Rp1,000), and letting it pass would make an unconfigured currency the way around the rule. The defaults
- * are 1,000 in the three currencies where that is close to $1,000; operators selling in others list them.
+ * are about $1,000 in the currencies most shops sell in (¥150,000, 300 KWD, …); operators selling in others
+ * list them.
  */
-const REVIEW_AMOUNTS = 'usd:100000,eur:100000,gbp:100000';
+const REVIEW_AMOUNTS =
+  'usd:100000,eur:100000,gbp:100000,cad:135000,aud:150000,chf:90000,jpy:150000,kwd:300000';
 
 /** Every variable read here, with its default as .env.example would write it and what it means. */
 export const FRAUD_ENV_VARIABLES = [

@@ -207,20 +207,21 @@ async function settleReversal(
     .rows[0];
   if (!written) return;
   const net = totals.net - delta;
-  let status = c.status;
-  if (net === 0 && ['pending', 'on_hold', 'approved'].includes(c.status)) status = 'reversed';
-  else if (net > 0 && c.status === 'reversed') status = 'pending';
-  if (status !== c.status) await q.query(sql.updateCommission(c.id, { status }, at));
+  // Netted to 0 before payout, the commission is reversed; should a refund be given back, it returns to
+  // the status it had (a held one stays held for its review).
+  let change: Parameters<typeof sql.updateCommission>[1] | null = null;
+  if (net === 0 && ['pending', 'on_hold', 'approved'].includes(c.status))
+    change = { status: 'reversed', reversed_from: c.status };
+  else if (net > 0 && c.status === 'reversed') change = { status: c.reversed_from ?? 'pending' };
+  const status = change?.status ?? c.status;
+  if (change) await q.query(sql.updateCommission(c.id, change, at));
   await auditCommission(ctx, q, c, `commission.${type}`, actor, { amount: -delta, net, status, cause });
 }
 
-const disputeLost = (entries: readonly sql.EntryRow[]) =>
-  entries.some((e) => e.cause.startsWith('dispute.lost:'));
-
 async function onRefund(ctx: ReferralsContext, q: Queryable, fact: RefundSettled | RefundReverted) {
   const c = (await q.query<sql.CommissionRow>(sql.lockCommissionOfOrder(fact.order.id))).rows[0];
-  if (!c || c.status === 'rejected') return;
-  if (disputeLost(await entriesOf(q, c.id))) return;
+  // A lost dispute reversed everything for good: refunds given back afterwards restore nothing.
+  if (!c || c.status === 'rejected' || c.dispute_lost) return;
   const target = reversalTarget(c.amount, c.base_amount, fact.refunded_total);
   const cause = fact.refund_id ? `${fact.type}:${fact.refund_id}` : fact.cause;
   await settleReversal(ctx, q, c, target, cause, fact.cause);
@@ -244,8 +245,15 @@ async function onDispute(ctx: ReferralsContext, q: Queryable, fact: DisputeOpene
       },
     );
   }
-  if (fact.type === 'dispute.closed' && fact.status === 'lost' && c.status !== 'rejected')
-    await settleReversal(ctx, q, c, c.amount, `dispute.lost:${fact.dispute_id}`, fact.cause);
+  if (fact.type === 'dispute.closed' && fact.status === 'lost' && !c.dispute_lost) {
+    // Recorded even when refunds had already reversed everything, so that a refund given back later cannot
+    // bring the commission back.
+    const lost = (
+      await q.query<sql.CommissionRow>(sql.updateCommission(c.id, { dispute_lost: true }, ctx.now()))
+    ).rows[0]!;
+    if (c.status !== 'rejected')
+      await settleReversal(ctx, q, lost, c.amount, `dispute.lost:${fact.dispute_id}`, fact.cause);
+  }
 }
 
 /** The ledger as a subscriber of the payment facts. */

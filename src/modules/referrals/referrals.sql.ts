@@ -26,6 +26,8 @@ export interface CommissionRow {
   status: CommissionStatus;
   hold_until: Date;
   dispute_open: boolean;
+  dispute_lost: boolean;
+  reversed_from: CommissionStatus | null;
   buyer_ip_hash: string | null;
   created_at: Date;
   updated_at: Date;
@@ -185,13 +187,26 @@ export const selectCommission = (id: string): Sql => ({
 
 export const updateCommission = (
   id: string,
-  fields: { status?: CommissionStatus; dispute_open?: boolean },
+  fields: {
+    status?: CommissionStatus;
+    dispute_open?: boolean;
+    dispute_lost?: boolean;
+    reversed_from?: CommissionStatus;
+  },
   at: Date,
 ): Sql => ({
   text: `update commissions set status = coalesce($2, status), dispute_open = coalesce($3, dispute_open),
-                                updated_at = $4
+                                dispute_lost = coalesce($4, dispute_lost),
+                                reversed_from = coalesce($5, reversed_from), updated_at = $6
           where id = $1 returning *`,
-  values: [id, fields.status ?? null, fields.dispute_open ?? null, at.toISOString()],
+  values: [
+    id,
+    fields.status ?? null,
+    fields.dispute_open ?? null,
+    fields.dispute_lost ?? null,
+    fields.reversed_from ?? null,
+    at.toISOString(),
+  ],
 });
 
 /** Appends an entry unless one with the same cause exists; a row back when this call wrote it. */
