@@ -3,14 +3,8 @@ import { entryHash, GENESIS_HASH, type VerifyResult } from '../../src/modules/au
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
-import { createAffiliate } from '../helpers/referrals.js';
-import {
-  events,
-  type FixtureEvent,
-  type OrderFixture,
-  orderFixture,
-  signed,
-} from '../helpers/stripe-events.js';
+import { createAffiliate, referredCheckout } from '../helpers/referrals.js';
+import { events, type FixtureEvent, type OrderFixture, signed } from '../helpers/stripe-events.js';
 
 /** 10 affiliates × 10 referred orders, each accrued once and reversed by 9 partial refunds: 1,000 changes. */
 const AFFILIATES = 10;
@@ -114,22 +108,7 @@ describe.each(BACKENDS)('the commission ledger under concurrent changes on %s', 
 
   /** A referred order checked out through our API, then paid by its own session's signed event. */
   async function referredPaidOrder(code: string): Promise<OrderFixture> {
-    const orderId = `ord_${randomBase62(12)}`;
-    const res = await api(
-      'POST',
-      '/v1/checkout/sessions',
-      service,
-      {
-        order_id: orderId,
-        currency: 'usd',
-        customer_email: 'buyer@shop.example',
-        line_items: [{ name: 'Lamp', unit_amount: ORDER_AMOUNT, quantity: 1 }],
-        referral_code: code,
-      },
-      `co-${orderId}`,
-    );
-    expect(res.statusCode, res.body).toBe(201);
-    const fx = orderFixture({ id: orderId, amount: ORDER_AMOUNT, currency: 'usd', sessionId: res.json().id });
+    const fx = await referredCheckout(ctx, service, { code, amount: ORDER_AMOUNT });
     const { answer } = await deliver(events.completed(fx));
     expect(answer.status, fx.id).toBe('processed');
     return fx;

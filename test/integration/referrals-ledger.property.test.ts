@@ -5,14 +5,8 @@ import { randomBase62 } from '../../src/shared/ids.js';
 import { amountProblem, currencyRule, MAX_AMOUNT } from '../../src/shared/money.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
-import { createAffiliate } from '../helpers/referrals.js';
-import {
-  events,
-  type FixtureEvent,
-  type OrderFixture,
-  orderFixture,
-  signed,
-} from '../helpers/stripe-events.js';
+import { createAffiliate, deliverSigned, referredCheckout } from '../helpers/referrals.js';
+import { events, type FixtureEvent, type OrderFixture } from '../helpers/stripe-events.js';
 
 /**
  * The money invariants of DESIGN §2 against the real ledger: a referred order in USD, JPY or KWD, paid through
@@ -206,29 +200,11 @@ describe.each(BACKENDS)('the commission ledger on %s (property)', (backend) => {
   });
   afterAll(() => ctx?.close());
 
-  const deliver = (e: FixtureEvent) => {
-    const { payload, header } = signed(e, ctx.infra.webhookSecrets[0]!);
-    return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
-  };
+  const deliver = (e: FixtureEvent) => deliverSigned(ctx, e);
 
   /** A referred order checked out through our API (not paid yet): its fixture for the events. */
-  async function referredOrder(code: string, s: Scenario): Promise<OrderFixture> {
-    const orderId = `ord_${randomBase62(12)}`;
-    const res = await ctx.app.inject({
-      method: 'POST',
-      url: '/v1/checkout/sessions',
-      headers: { authorization: service, 'idempotency-key': `co-${orderId}` },
-      payload: {
-        order_id: orderId,
-        currency: s.currency,
-        customer_email: 'buyer@shop.example',
-        line_items: [{ name: 'Lamp', unit_amount: s.amount, quantity: 1 }],
-        referral_code: code,
-      },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    return orderFixture({ id: orderId, amount: s.amount, currency: s.currency, sessionId: res.json().id });
-  }
+  const referredOrder = (code: string, s: Scenario): Promise<OrderFixture> =>
+    referredCheckout(ctx, service, { code, amount: s.amount, currency: s.currency });
 
   /** Runs the retry worker until nothing is due, then checks every event of the order was applied. */
   async function settled(orderId: string) {

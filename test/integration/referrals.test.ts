@@ -3,14 +3,8 @@ import { getOrder, type OrderRow } from '../../src/modules/orders/index.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { BACKENDS } from '../helpers/db.js';
-import { createAffiliate } from '../helpers/referrals.js';
-import {
-  events,
-  type FixtureEvent,
-  type OrderFixture,
-  orderFixture,
-  signed,
-} from '../helpers/stripe-events.js';
+import { createAffiliate, deliverSigned, referredCheckout } from '../helpers/referrals.js';
+import { events, type FixtureEvent, type OrderFixture } from '../helpers/stripe-events.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -39,10 +33,7 @@ describe.each(BACKENDS)('the referral programme on %s', (backend) => {
       headers: { authorization: bearer, ...(key ? { 'idempotency-key': key } : {}) },
       ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
     });
-  const deliver = (e: FixtureEvent) => {
-    const { payload, header } = signed(e, ctx.infra.webhookSecrets[0]!);
-    return ctx.modules.stripeEvents.handleWebhookEvent(Buffer.from(payload), header);
-  };
+  const deliver = (e: FixtureEvent) => deliverSigned(ctx, e);
 
   async function affiliate(commission?: Record<string, unknown>) {
     const code = `AL${randomBase62(8)}`;
@@ -51,22 +42,7 @@ describe.each(BACKENDS)('the referral programme on %s', (backend) => {
 
   /** A referred order checked out through our API, then paid by its own session's signed event. */
   async function referredPaidOrder(code: string, amount: number, currency = 'usd'): Promise<OrderFixture> {
-    const orderId = `ord_${randomBase62(12)}`;
-    const res = await api(
-      'POST',
-      '/v1/checkout/sessions',
-      service,
-      {
-        order_id: orderId,
-        currency,
-        customer_email: 'buyer@shop.example',
-        line_items: [{ name: 'Lamp', unit_amount: amount, quantity: 1 }],
-        referral_code: code.toLowerCase(),
-      },
-      `co-${orderId}`,
-    );
-    expect(res.statusCode, res.body).toBe(201);
-    const fx = orderFixture({ id: orderId, amount, currency, sessionId: res.json().id });
+    const fx = await referredCheckout(ctx, service, { code: code.toLowerCase(), amount, currency });
     expect((await deliver(events.completed(fx))).status).toBe('processed');
     return fx;
   }
