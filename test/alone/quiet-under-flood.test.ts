@@ -134,6 +134,9 @@ describe.each(BACKENDS)('a flood of unauthenticated requests on %s', (backend) =
       PORT: String(port),
     });
     await waitForHealth(url);
+    // The periodic jobs (reconciliation, commission approval, the key sweeper) make their first run at start;
+    // on PGlite their queries share the event loop with /healthz. Measured once they have settled.
+    await new Promise((r) => setTimeout(r, 5_000));
   });
   afterAll(async () => {
     serve?.kill('SIGTERM');
@@ -146,23 +149,24 @@ describe.each(BACKENDS)('a flood of unauthenticated requests on %s', (backend) =
   it('spends nothing on 1 MiB unauthenticated requests: /healthz stays fast, nothing is fingerprinted', async () => {
     // A first flood warms the service up (compiles its code paths), as earlier traffic would have.
     await flood(url, 20, 1).answers;
-    const flooding = flood(url, 20, 8);
+    const flooding = flood(url, 20, 12);
     await flooding.started;
     const probes: number[] = [];
     let over = false;
     void flooding.answers.then(() => {
       over = true;
     });
-    // Three probes at a time, for enough samples (a few hundred) that a p99 means something.
+    // One probe at a time, as a load balancer's would come: a pause of the service (a PGlite checkpoint, a
+    // periodic job's query on the same event loop) then costs one sample, not several.
     const probe = async () => {
       while (!over) probes.push((await send(url, { method: 'GET', path: '/healthz' })).ms);
     };
-    await Promise.all([probe(), probe(), probe()]);
+    await probe();
     const answers = await flooding.answers;
 
     // The webhook refuses the signature header before reading the body, the API the missing key.
     const webhook = answers.filter((a) => a.path === '/webhooks/stripe');
-    expect(webhook.map((a) => a.status)).toEqual(Array(80).fill(400));
+    expect(webhook.map((a) => a.status)).toEqual(Array(120).fill(400));
     const api = answers.filter((a) => a.path !== '/webhooks/stripe');
     expect(api.every((a) => a.status === 401 || a.status === -1)).toBe(true);
     // Nothing of them was kept: no Idempotency-Key was claimed.
