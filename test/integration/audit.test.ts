@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fromPg } from '../../src/adapters/postgres.js';
+import type { StoredAuditEntry } from '../../src/modules/audit/index.js';
 import {
   type AppendedEntry,
   AUDIT_APPEND_ONLY_SQLSTATE,
@@ -15,18 +16,7 @@ import { commissionEntry, tamperAsSuperuser } from '../helpers/audit.js';
 import { BACKENDS } from '../helpers/db.js';
 import { TEST_DATABASE_URL } from '../helpers/services.js';
 
-interface StoredRow {
-  stream: string;
-  seq: number;
-  at: Date;
-  actor: string;
-  action: string;
-  entity_type: string;
-  entity_id: string;
-  data: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-}
+type StoredRow = StoredAuditEntry;
 
 const rowsOf = async (q: Queryable, stream: string) =>
   (await q.query<StoredRow>('select * from audit_entries where stream = $1 order by seq', [stream])).rows;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredAuditEntry } from '../../src/modules/audit/index.js';
 import { entryHash, GENESIS_HASH, type VerifyResult } from '../../src/modules/audit/index.js';
 import { randomBase62 } from '../../src/shared/ids.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
@@ -60,18 +61,7 @@ function byCommission(changes: ReadonlyArray<{ commission: string; change: strin
   return map;
 }
 
-interface AuditRow {
-  stream: string;
-  seq: number;
-  at: Date;
-  actor: string;
-  action: string;
-  entity_type: string;
-  entity_id: string;
-  data: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-}
+type AuditRow = StoredAuditEntry;
 
 /**
  * Real commission changes, many at once, through the whole path: referred checkouts through the API, paid and

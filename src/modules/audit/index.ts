@@ -25,6 +25,7 @@ export {
 } from './audit.chain.js';
 export { registerAuditCommands, type WithAudit } from './audit.cli.js';
 export { type EntryView, type ListFilter, listAudit } from './audit.read.js';
+export type { EntryRow as StoredAuditEntry } from './audit.sql.js';
 export { type VerifyResult, verifyAudit } from './audit.verify.js';
 
 /** The SQLSTATE the triggers raise for an UPDATE, DELETE or TRUNCATE of the log (migrations/0007_audit.sql). */
