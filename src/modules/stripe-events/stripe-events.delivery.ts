@@ -77,7 +77,7 @@ async function applyAfterRecording(
   type: string,
 ): Promise<DeliveryStatus> {
   try {
-    const outcome = await applyEvent(ctx, eventId, type);
+    const outcome = await applyEvent(ctx, eventId, type, true);
     if (outcome.kind === 'duplicate') return 'duplicate';
     if (outcome.kind === 'locked') return 'queued';
     if (outcome.result.status === 'done') return 'processed';

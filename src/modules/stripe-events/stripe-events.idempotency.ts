@@ -37,8 +37,15 @@ export interface ProcessResult {
   /** The row was settled before this processor got to it: someone else did the work. */
   settledBefore: boolean;
   orderId: string | null;
-  /** The order moved in a way that events deferred on it may now apply. */
-  wake: boolean;
+  /** Events deferred on the order, whose next try this one claimed as it moved the order: to apply next. */
+  woken: ClaimedEvent[];
+}
+
+/** An event whose next try was claimed (by a retry worker, a redelivery or a wake): the try it holds. */
+export interface ClaimedEvent {
+  id: string;
+  type: string;
+  attempts: number;
 }
 
 export type IdempotentOutcome =
@@ -102,11 +109,15 @@ async function orFallback<T>(g: Guard, operation: string, call: () => Promise<T>
 /**
  * True once the inbox row says the event is settled (applied, ignored or dead-lettered). The marker is read
  * beside the row, never instead of it: one that claims an event the row has not settled is stale, and goes.
+ * `recordedNow`: the caller inserted the row a moment ago, so it is not settled and is not read again (were
+ * it settled since, the processor's row lock would find it so).
  */
-async function isDuplicateEvent(g: Guard, eventId: string): Promise<boolean> {
+async function isDuplicateEvent(g: Guard, eventId: string, recordedNow = false): Promise<boolean> {
   const [marker, row] = await Promise.all([
     orFallback(g, 'get_marker', () => g.kv.get(markerKey(eventId)), null),
-    g.db.query<{ status: InboxStatus }>(selectEventStatus(eventId)).then((r) => r.rows[0]),
+    recordedNow
+      ? undefined
+      : g.db.query<{ status: InboxStatus }>(selectEventStatus(eventId)).then((r) => r.rows[0]),
   ]);
   const settled = row !== undefined && SETTLED.includes(row.status);
   if (marker !== null && !settled) {
@@ -154,14 +165,16 @@ async function markEventProcessed(g: Guard, eventId: string, eventType: string):
 /**
  * check seen → lock → re-check → process → mark complete → release. `processor` runs the event's one
  * transaction and reports the inbox row's status; it must itself skip a row that is already settled.
+ * `recordedNow`: the caller has just inserted the inbox row (see `isDuplicateEvent`).
  */
 async function handleEventWithIdempotency(
   g: Guard,
   eventId: string,
   eventType: string,
   processor: () => Promise<ProcessResult>,
+  recordedNow = false,
 ): Promise<IdempotentOutcome> {
-  if (await isDuplicateEvent(g, eventId)) return { kind: 'duplicate' };
+  if (await isDuplicateEvent(g, eventId, recordedNow)) return { kind: 'duplicate' };
   const lock = await acquireEventLock(g, eventId);
   if (!lock) {
     g.metrics.lockContention.inc();
@@ -169,7 +182,7 @@ async function handleEventWithIdempotency(
   }
   try {
     // The holder before us may have finished between our check and our lock.
-    if (await isDuplicateEvent(g, eventId)) return { kind: 'duplicate' };
+    if (await isDuplicateEvent(g, eventId, recordedNow)) return { kind: 'duplicate' };
     const stop = g.metrics.processingSeconds.startTimer({ type: eventType });
     let result: ProcessResult;
     try {
@@ -210,7 +223,8 @@ export function createWebhookIdempotencyService(deps: IdempotencyDeps) {
       eventId: string,
       eventType: string,
       processor: () => Promise<ProcessResult>,
-    ) => handleEventWithIdempotency(g, eventId, eventType, processor),
+      recordedNow?: boolean,
+    ) => handleEventWithIdempotency(g, eventId, eventType, processor, recordedNow),
   };
 }
 

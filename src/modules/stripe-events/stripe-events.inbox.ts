@@ -6,21 +6,24 @@ import { storable, storableJson, storableString } from '../../shared/storable.js
 import type { AppliedOutcome, ApplyStep, EventApplier, Resolution } from './stripe-events.applier.js';
 import type { StripeEvent } from './stripe-events.envelope.js';
 import type {
+  ClaimedEvent,
   IdempotentOutcome,
   ProcessResult,
   WebhookIdempotencyService,
 } from './stripe-events.idempotency.js';
 import type { StripeEventsMetrics } from './stripe-events.metrics.js';
 import {
-  claimDeferred,
   deferEvent,
   INBOX_QUEUE,
   type InboxRow,
   insertEvent,
   lockEvent,
   SETTLED,
+  settleAndClaimDeferred,
   settleEvent,
 } from './stripe-events.sql.js';
+
+export type { ClaimedEvent };
 
 /** How the inbox spaces the tries of one event, and when it becomes a dead letter. */
 export interface InboxOptions {
@@ -78,7 +81,7 @@ const alreadySettled = (row: Pick<InboxRow, 'status' | 'reason' | 'order_id'>): 
   reason: row.reason,
   settledBefore: true,
   orderId: row.order_id,
-  wake: false,
+  woken: [],
 });
 
 /** Writes what the try came to, in the event's transaction. A deferral past the limit dead-letters the event. */
@@ -88,15 +91,19 @@ async function settle(
   row: InboxRow,
   outcome: AppliedOutcome,
 ): Promise<ProcessResult> {
-  const result = { settledBefore: false, orderId: outcome.orderId ?? row.order_id, wake: false };
+  const orderId = outcome.orderId ?? row.order_id;
+  const result = { settledBefore: false, orderId, woken: [] };
+  if (outcome.status === 'done' && outcome.wake && orderId) {
+    const { rows } = await q.query<ClaimedEvent & { stripe_created_at: Date }>(
+      settleAndClaimDeferred(row.id, outcome.reason, orderId, ctx.options.lockTimeoutMs * 2),
+    );
+    // Oldest first, as Stripe made them, so that a reordered history settles in its own order.
+    rows.sort((a, b) => new Date(a.stripe_created_at).getTime() - new Date(b.stripe_created_at).getTime());
+    return { ...result, status: 'done', reason: outcome.reason, woken: rows };
+  }
   if (outcome.status !== 'deferred') {
     await q.query(settleEvent(row.id, outcome.status, outcome.reason, outcome.orderId));
-    return {
-      ...result,
-      status: outcome.status,
-      reason: outcome.reason,
-      wake: outcome.status === 'done' && outcome.wake,
-    };
+    return { ...result, status: outcome.status, reason: outcome.reason };
   }
   const next = nextTry(ctx.options.retry, row.attempts);
   if (next.verdict === 'retry') {
@@ -164,9 +171,9 @@ async function recordFailure(ctx: InboxContext, eventId: string, err: unknown): 
           reason: deadLetterReason,
           settledBefore: false,
           orderId: row.order_id,
-          wake: false,
+          woken: [],
         }
-      : { status: row.status, reason: row.reason, settledBefore: false, orderId: row.order_id, wake: false };
+      : { status: row.status, reason: row.reason, settledBefore: false, orderId: row.order_id, woken: [] };
   });
 }
 
@@ -209,30 +216,23 @@ export async function processEvent(ctx: InboxContext, eventId: string, type: str
 /**
  * Applies one event under the idempotency flow, then the events that were waiting on its order (a refund that
  * came before the payment), oldest first, so a reordered history settles without waiting for backoff.
+ * `recordedNow`: the caller inserted the inbox row just before.
  */
 export async function applyEvent(
   ctx: InboxContext,
   eventId: string,
   type: string,
+  recordedNow = false,
 ): Promise<IdempotentOutcome> {
-  const outcome = await ctx.idempotency.handleEventWithIdempotency(eventId, type, () =>
-    processEvent(ctx, eventId, type),
+  const outcome = await ctx.idempotency.handleEventWithIdempotency(
+    eventId,
+    type,
+    () => processEvent(ctx, eventId, type),
+    recordedNow,
   );
-  if (outcome.kind === 'processed' && outcome.result.wake && outcome.result.orderId) {
-    const { rows } = await ctx.db.query<ClaimedEvent & { stripe_created_at: Date }>(
-      claimDeferred(outcome.result.orderId, ctx.options.lockTimeoutMs * 2),
-    );
-    rows.sort((a, b) => new Date(a.stripe_created_at).getTime() - new Date(b.stripe_created_at).getTime());
-    for (const waiting of rows) await applyClaimed(ctx, waiting);
-  }
+  if (outcome.kind === 'processed')
+    for (const waiting of outcome.result.woken) await applyClaimed(ctx, waiting);
   return outcome;
-}
-
-/** An event whose next try was claimed (by a retry worker, a redelivery or a wake): the try it holds. */
-export interface ClaimedEvent {
-  id: string;
-  type: string;
-  attempts: number;
 }
 
 /**

@@ -75,6 +75,30 @@ export const settleEvent = (
   values: [id, status, reason, orderId],
 });
 
+/**
+ * Settles the event as applied and, in the same statement, claims the next try of every event deferred on
+ * the order it just moved (each claim counts as a try, as any other does), so that the try applies them at once after its commit. The
+ * claims commit with the event or not at all. The settled row is kept out of the claim: in one statement
+ * both parts see the row as it was, and it may itself have been deferred before.
+ */
+export const settleAndClaimDeferred = (
+  id: string,
+  reason: string | null,
+  orderId: string,
+  leaseMs: number,
+): Sql => ({
+  text: `with settled as (
+           update stripe_events
+              set status = 'done', reason = $2, order_id = $3, processed_at = now(), last_error = null
+            where id = $1
+         )
+         update stripe_events
+            set attempts = attempts + 1, next_attempt_at = now() + $4::integer * interval '1 millisecond'
+          where order_id = $3 and status = 'deferred' and id <> $1
+          returning id, type, attempts, stripe_created_at`,
+  values: [id, reason, orderId, leaseMs],
+});
+
 /** The event waits for another one its order depends on, and is tried again after `delayMs` (or woken). */
 export const deferEvent = (id: string, reason: string, orderId: string, delayMs: number): Sql => ({
   text: `update stripe_events
@@ -104,18 +128,6 @@ export const INBOX_QUEUE: QueueTable = {
 export const wakeDeferred = (orderId: string): Sql => ({
   text: `update stripe_events set next_attempt_at = now() where order_id = $1 and status = 'deferred'`,
   values: [orderId],
-});
-
-/**
- * Claims the next try of every event deferred on an order that the claiming try just moved, so that the try
- * applies them at once; each claim counts as a try, as any other does.
- */
-export const claimDeferred = (orderId: string, leaseMs: number): Sql => ({
-  text: `update stripe_events
-            set attempts = attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond'
-          where order_id = $1 and status = 'deferred'
-          returning id, type, attempts, stripe_created_at`,
-  values: [orderId, leaseMs],
 });
 
 export const listEvents = (status: InboxStatus | undefined, limit: number): Sql => ({
