@@ -45,28 +45,12 @@ export const illegalTransition = (order: OrderRow, patch: OrderPatch) =>
   );
 
 /**
- * Writes down one change of an order wherever it must be: its `order_events` diff and the notification that
- * announces it, both through `q` (the transaction that changed the row). Callers hold the order's row lock
+ * Announces one change of an order, whose `order_events` diff is written, to the Orders service: the outbox
+ * message, through `q` (the transaction that changed the row). Callers hold the order's row lock
  * (`lockOrder`) so that seq numbers are handed out one at a time.
  */
-async function writeChange(
-  q: Queryable,
-  before: OrderRow | null,
-  after: OrderRow,
-  changes: OrderChange['changes'],
-  cause: string,
-) {
+async function announceChange(q: Queryable, after: OrderRow, changes: OrderChange['changes'], cause: string) {
   const seq = after.seq;
-  await q.query(
-    insertOrderEvent({
-      orderId: after.id,
-      seq,
-      from: before?.status ?? null,
-      to: after.status,
-      changes,
-      cause,
-    }),
-  );
   const id = newId('msg');
   const type = notificationType(changes, after.status);
   await enqueueMessage(q, {
@@ -112,7 +96,12 @@ export async function createOrder(
   const announce = opts.announce ?? true;
   const order = (await q.query<OrderRow>(insertOrder({ ...input, seq: announce ? 1 : 0 }))).rows[0]!;
   const changes = diff({}, announcedFields(order));
-  if (announce) await writeChange(q, null, order, changes, cause);
+  if (announce) {
+    await q.query(
+      insertOrderEvent({ orderId: order.id, seq: order.seq, from: null, to: order.status, changes, cause }),
+    );
+    await announceChange(q, order, changes, cause);
+  }
   return { order, seq: order.seq, changes };
 }
 
@@ -137,8 +126,9 @@ export async function changeOrder(
   const changes = unannounced ? diff({}, { ...announcedFields(order), ...patch }) : rowChanges;
   if (Object.keys(changes).length === 0) return null;
   const fields = Object.fromEntries(Object.entries(rowChanges).map(([field, [, next]]) => [field, next]));
-  const after = (await q.query<OrderRow>(updateOrder(order.id, fields))).rows[0]!;
-  await writeChange(q, unannounced ? null : order, after, changes, cause);
+  const from = unannounced ? null : order.status;
+  const after = (await q.query<OrderRow>(updateOrder(order.id, fields, { from, changes, cause }))).rows[0]!;
+  await announceChange(q, after, changes, cause);
   return { order: after, seq: after.seq, changes };
 }
 

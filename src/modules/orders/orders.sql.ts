@@ -54,20 +54,36 @@ export const insertOrder = (o: {
 });
 
 /**
- * Sets `fields` (each checked against MUTABLE_FIELDS, since column names cannot be parameters) and takes
- * the next seq. With no field to set it still takes the seq: announcing an order is a change of its own.
+ * Sets `fields` (each checked against MUTABLE_FIELDS, since column names cannot be parameters), takes the
+ * next seq and writes that seq's `order_events` diff, in one statement (one round trip per change). With no
+ * field to set it still takes the seq: announcing an order is a change of its own.
  */
-export function updateOrder(id: string, fields: Record<string, unknown>): Sql {
+export function updateOrder(
+  id: string,
+  fields: Record<string, unknown>,
+  history: { from: string | null; changes: unknown; cause: string },
+): Sql {
   const names = Object.keys(fields);
   for (const name of names) {
     if (!(MUTABLE_FIELDS as readonly string[]).includes(name))
       throw new Error(`orders.${name} is not mutable`);
   }
-  const sets = names.map((name, i) => `${name} = $${i + 2}${JSON_FIELDS.has(name) ? '::jsonb' : ''}`);
+  const sets = names.map((name, i) => `${name} = $${i + 5}${JSON_FIELDS.has(name) ? '::jsonb' : ''}`);
   return {
-    text: `update orders set ${[...sets, 'seq = seq + 1', 'updated_at = now()'].join(', ')} where id = $1 returning *`,
+    text: `with after as (
+             update orders set ${[...sets, 'seq = seq + 1', 'updated_at = now()'].join(', ')}
+              where id = $1
+              returning *
+           ), history as (
+             insert into order_events (order_id, seq, from_status, to_status, changes, cause)
+             select id, seq, $2::text, status, $3::jsonb, $4::text from after
+           )
+           select * from after`,
     values: [
       id,
+      history.from,
+      JSON.stringify(history.changes),
+      history.cause,
       ...names.map((name) => (JSON_FIELDS.has(name) ? JSON.stringify(fields[name]) : fields[name])),
     ],
   };
