@@ -77,7 +77,7 @@ async function recordAndApply(
 ): Promise<InboxStatus | null> {
   if (!(await recordEvent(ctx, event, JSON.stringify(raw), 'reconcile'))) return null;
   ctx.metrics.received.inc({ type: event.type });
-  const outcome = await applyEvent(ctx, event.id, event.type);
+  const outcome = await applyEvent(ctx, event.id, event.type, true);
   return outcome.kind === 'processed' ? outcome.result.status : 'pending';
 }
 
