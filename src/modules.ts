@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import type { Infra } from './compose.js';
 import type { Worker } from './jobs/index.js';
 import { createAuditModule, registerAuditCommands, type WithAudit } from './modules/audit/index.js';
-import { createAuthModule } from './modules/auth/index.js';
+import { authenticate, createAuthModule, principalOfKey } from './modules/auth/index.js';
 import { createCheckoutModule } from './modules/checkout/index.js';
+import { createDashboardModule } from './modules/dashboard/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 import type { ServiceModule } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
@@ -113,6 +114,21 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     specs: { checkout_session: checkout.callSpec, refund: payments.refundCallSpec },
   });
   const stripeEvents = stripeEventsModule(infra, options, payments.applier);
+  const dashboard = createDashboardModule({
+    publicUrl: config.publicUrl,
+    secret: infra.dashboardSecret,
+    services: {
+      db,
+      authenticate: (key) => authenticate(db, key),
+      principalOfKey: (keyId) => principalOfKey(db, keyId),
+      referrals,
+      createRefund: payments.createRefund,
+      listEvents: stripeEvents.listEvents,
+      replayEvent: stripeEvents.replayEvent,
+      outboxBacklog: notifications.backlog,
+      verifyAudit: audit.verify,
+    },
+  });
   // Hooks first (rate limits, authentication, then Idempotency-Key), then every module's routes, in this order.
   const list: ServiceModule[] = [
     rateLimits,
@@ -127,6 +143,7 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     stripeCalls,
     audit,
     referrals,
+    dashboard,
   ];
   return {
     auth,
@@ -140,6 +157,7 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     stripeCalls,
     stripeEvents,
     referrals,
+    dashboard,
     list,
   };
 }
