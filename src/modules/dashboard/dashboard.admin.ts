@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { type Html, html, money, when } from '../../shared/html.js';
 import type { CommissionView } from '../referrals/index.js';
 import { flagList } from './dashboard.affiliate.js';
 import { allCommissions, leaderboard, payoutsDue, statusBreakdown } from './dashboard.data.js';
-import { type Html, html, money, when } from './dashboard.html.js';
 import type { DashboardServices } from './dashboard.services.js';
 
 /** The admin's view: totals, leaderboard, affiliates and codes, the review queue, payouts, operations. */

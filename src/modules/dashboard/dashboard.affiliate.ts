@@ -1,3 +1,4 @@
+import { type Html, html, jsonData, money, when } from '../../shared/html.js';
 import type { CommissionView } from '../referrals/index.js';
 import {
   allCommissions,
@@ -7,7 +8,6 @@ import {
   type StatusLine,
   statusBreakdown,
 } from './dashboard.data.js';
-import { type Html, html, jsonData, money, when } from './dashboard.html.js';
 import type { DashboardServices } from './dashboard.services.js';
 
 /** The affiliate's own view: earnings over time, statuses and holds, the ledger, the funnel, its links. */

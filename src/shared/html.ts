@@ -1,4 +1,4 @@
-import { formatAmount } from '../../shared/money.js';
+import { formatAmount } from './money.js';
 
 /**
  * Server-rendered HTML for the dashboard and the storefront demo: a tagged template that escapes every value
