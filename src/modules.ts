@@ -92,6 +92,7 @@ function demoAndDashboard(
     enabled: isDemo(config),
     publicUrl: config.publicUrl,
     attributionCookie: ATTRIBUTION_COOKIE,
+    checkoutOrigin: infra.emulator ? new URL(infra.emulator.url).origin : 'https://checkout.stripe.com',
     createSession: m.checkout.createSession,
     orderStatus: async (id) => (await getOrder(db, id))?.status ?? null,
   });

@@ -66,6 +66,7 @@ export const page = (o: PageOptions) =>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/app.css">
 ${(o.scripts ?? []).map((s) => html`<script src="${s}" defer></script>`)}
 </head>
@@ -77,3 +78,14 @@ ${o.body}
 </main>
 </body>
 </html>`.text;
+
+/**
+ * Headers for our HTML pages. The API's `Referrer-Policy: no-referrer` makes a browser send `Origin: null`
+ * with a form posted from the page, which would leave the forms' origin check nothing to compare; within our
+ * own origin the page may say where it is.
+ */
+export const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'referrer-policy': 'same-origin',
+  'cache-control': 'no-store',
+} as const;

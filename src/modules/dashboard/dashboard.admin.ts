@@ -79,7 +79,7 @@ ${withCodes.map(
   (
     a,
   ) => html`<tr data-affiliate="${a.id}"><td>${a.name}<br><code>${a.id}</code></td><td>${a.email}</td><td>${a.codes.map((c) => html`<code>${c.code}</code>${c.active ? '' : ' (off)'} `)}</td>
-<td><form method="post" action="/dashboard/affiliates/${a.id}/codes" class="inline">${formFields(csrf)}<label>Code <input name="code" required pattern="[A-Za-z0-9_-]{3,32}" size="10"></label> <button>Add</button></form></td></tr>`,
+<td><form method="post" action="/dashboard/affiliates/${a.id}/codes" class="inline">${formFields(csrf)}<label>Code <input name="code" required pattern="[A-Za-z0-9_\\-]{3,32}" size="10"></label> <button>Add</button></form></td></tr>`,
 )}
 </tbody></table></div>
 <form method="post" action="/dashboard/affiliates" class="stack" aria-labelledby="new-aff-h"><h3 id="new-aff-h">New affiliate</h3>${formFields(csrf)}
@@ -90,7 +90,7 @@ ${withCodes.map(
 }
 
 const orderLookup = () => html`<section aria-labelledby="order-h"><h2 id="order-h">Order lookup</h2>
-<form method="get" action="/dashboard/orders" class="inline"><label>Order id <input name="id" required pattern="[A-Za-z0-9_-]{1,64}"></label> <button>Look up</button></form></section>`;
+<form method="get" action="/dashboard/orders" class="inline"><label>Order id <input name="id" required pattern="[A-Za-z0-9_\\-]{1,64}"></label> <button>Look up</button></form></section>`;
 
 async function operations(services: DashboardServices, csrf: string): Promise<Html> {
   const [pending, deferred, failed, backlog, audit] = await Promise.all([

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError, forbidden, validationFailed } from '../../shared/errors.js';
-import { type Html, html, page } from '../../shared/html.js';
+import { type Html, html, PAGE_HEADERS, page } from '../../shared/html.js';
 import type { Principal } from '../auth/index.js';
 import { OrderIdSchema, orderWithHistory } from '../orders/index.js';
 import { CODE_PATTERN } from '../referrals/index.js';
@@ -120,7 +120,7 @@ export function dashboardRoutes(services: DashboardServices, publicUrl: string) 
 type Hook = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 const sendHtml = (reply: FastifyReply, status: number, text: string) =>
-  reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(text);
+  reply.code(status).headers(PAGE_HEADERS).send(text);
 
 function sessionRoutes(app: FastifyInstance, services: DashboardServices, form: Hook) {
   app.get('/dashboard/sign-in', async (_req, reply) =>

@@ -7,7 +7,6 @@ import { dashboardRoutes } from './dashboard.routes.js';
 import type { DashboardServices } from './dashboard.services.js';
 import { registerSessions } from './dashboard.session.js';
 
-export { type Html, html, page } from '../../shared/html.js';
 /**
  * The dashboard (CONTRACT §3 `GET /dashboard`): server-rendered pages for admins and affiliates, signed in
  * with an API key into a cookie session (`dashboard_sessions`), every form CSRF-checked, every action one of

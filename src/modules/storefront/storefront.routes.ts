@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.js';
-import { Html, html, page } from '../../shared/html.js';
+import { Html, html, PAGE_HEADERS, page } from '../../shared/html.js';
 import { randomBase62 } from '../../shared/ids.js';
 import type { CheckoutInput, CheckoutSessionView } from '../checkout/index.js';
 import { CODE_PATTERN } from '../referrals/index.js';
@@ -19,7 +19,26 @@ export interface StorefrontDeps {
     request: { cause: string; requestId: string | null },
   ): Promise<CheckoutSessionView>;
   orderStatus(orderId: string): Promise<string | null>;
+  /** Where Checkout's hosted page lives (the emulator's origin here): the shop's form is redirected there. */
+  checkoutOrigin: string;
 }
+
+/**
+ * The API's CSP, but with the hosted Checkout page as a form target: a browser applies `form-action` to the
+ * redirect that follows the post, too.
+ */
+const shopPolicy = (checkoutOrigin: string) =>
+  [
+    "default-src 'self'",
+    "base-uri 'self'",
+    "font-src 'self' data:",
+    `form-action 'self' ${checkoutOrigin}`,
+    "frame-ancestors 'self'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+  ].join('; ');
 
 const DEMO_ORDER = /^ord_demo_[A-Za-z0-9]{16}$/;
 
@@ -46,7 +65,7 @@ ${code ? html`<p class="notice" data-testid="attributed">Referred by <strong dat
   )}</ul></fieldset>
 <label>Quantity <input name="quantity" type="number" min="1" max="10" value="1" required></label>
 <label>Email <input name="email" type="email" required value="buyer@example.com"></label>
-<label>Referral code <input name="referral_code" pattern="[A-Za-z0-9_-]{3,32}" value="${code ?? ''}"></label>
+<label>Referral code <input name="referral_code" pattern="[A-Za-z0-9_\\-]{3,32}" value="${code ?? ''}"></label>
 <button>Checkout</button></form>
 ${links}`;
   return page({ title: 'Demo shop', body });
@@ -68,13 +87,14 @@ const CheckoutForm = z.object({
 });
 
 const sendHtml = (reply: FastifyReply, status: number, text: string) =>
-  reply.code(status).type('text/html; charset=utf-8').send(text);
+  reply.code(status).headers(PAGE_HEADERS).send(text);
 
 export function storefrontRoutes(deps: StorefrontDeps) {
   const ours = new URL(deps.publicUrl).origin;
   return async (app: FastifyInstance) => {
     app.get('/', async (req, reply) => {
       const error = (req.query as Record<string, string | undefined>).error;
+      reply.header('content-security-policy', shopPolicy(deps.checkoutOrigin));
       return sendHtml(reply, 200, shopPage(attributedCode(req, deps.attributionCookie), error));
     });
 
