@@ -69,14 +69,35 @@ export async function registerSessions(app: FastifyInstance, opts: SessionOption
     store: sessionStore(opts.db),
     saveUninitialized: false,
     rolling: false,
-    cookie: { path: '/dashboard', httpOnly: true, sameSite: 'strict', secure, maxAge: SESSION_MAX_AGE_MS },
+    // Secure is added below: the plugin sets no Secure cookie on a request that reached us over plain http,
+    // which is every request behind the TLS-terminating proxy an https PUBLIC_URL implies.
+    cookie: {
+      path: '/dashboard',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: false,
+      maxAge: SESSION_MAX_AGE_MS,
+    },
   });
+  if (secure) app.addHook('onSend', async (_req, reply) => markSecure(reply));
   await app.register(csrf, {
     sessionPlugin: '@fastify/cookie',
     cookieKey: 'ps_dashboard_csrf',
     cookieOpts: { path: '/dashboard', httpOnly: true, sameSite: 'strict', secure, signed: true },
     getToken: (req) => (req.body as Record<string, string> | undefined)?._csrf,
   });
+}
+
+/** Adds `Secure` to the dashboard's session cookie where it is set. */
+function markSecure(reply: FastifyReply): void {
+  const set = reply.getHeader('set-cookie');
+  if (set === undefined) return;
+  const cookies = (Array.isArray(set) ? set : [String(set)]).map((c) =>
+    c.startsWith(`${SESSION_COOKIE}=`) && !/;\s*secure/i.test(c) ? `${c}; Secure` : c,
+  );
+  // Fastify appends to set-cookie; the list replaces what was there.
+  reply.removeHeader('set-cookie');
+  reply.header('set-cookie', cookies);
 }
 
 const csrfRefused = (why: string) =>
