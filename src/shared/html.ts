@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import { formatAmount } from './money.js';
 
 /**
@@ -89,3 +90,10 @@ export const PAGE_HEADERS = {
   'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 } as const;
+
+/** Pages and assets, not API: left out of `/openapi.json` and `/docs`. */
+export function hideFromApiDocs(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
+}

@@ -66,3 +66,16 @@ describe('the storefront demo only in demo mode', () => {
     expect((await production.app.inject({ url: '/dashboard' })).headers.location).toBe('/dashboard/sign-in');
   });
 });
+
+describe('pages are not API', () => {
+  it('leaves the dashboard, the storefront and the assets out of the OpenAPI document', async () => {
+    const ctx = await createTestContext('pglite');
+    try {
+      const paths = Object.keys((await ctx.app.inject({ url: '/openapi.json' })).json().paths);
+      expect(paths).toContain('/v1/payouts');
+      expect(paths.filter((p) => /^\/(dashboard|shop|assets)|^\/$/.test(p))).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { hideFromApiDocs } from '../../shared/html.js';
 import { packageRoot } from '../../shared/paths.js';
 import { defineModule } from '../module.js';
 import { dashboardRoutes } from './dashboard.routes.js';
@@ -39,6 +40,7 @@ export function createDashboardModule(deps: DashboardDeps) {
   return defineModule({
     name: 'dashboard',
     routes: async (app: FastifyInstance) => {
+      hideFromApiDocs(app);
       await assets(app);
       await registerSessions(app, { db: deps.services.db, secret: deps.secret, publicUrl: deps.publicUrl });
       await app.register(dashboardRoutes(deps.services, deps.publicUrl));

@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
+import { hideFromApiDocs } from '../../shared/html.js';
 import { defineModule } from '../module.js';
 import { type StorefrontDeps, storefrontRoutes } from './storefront.routes.js';
 
@@ -18,6 +19,7 @@ export function createStorefrontModule(deps: StorefrontDeps & { enabled: boolean
     name: 'storefront',
     routes: deps.enabled
       ? async (app: FastifyInstance) => {
+          hideFromApiDocs(app);
           await app.register(formbody, { bodyLimit: 4 * 1024 });
           await app.register(cookie);
           await app.register(storefrontRoutes(deps));
