@@ -30,6 +30,11 @@ export interface Infra {
   redisKeyPrefix: string;
   /** The secret IPs are hashed with: REFERRAL_IP_SALT, or outside production one derived from the database. */
   referralIpSalt: string;
+  /**
+   * Signs the dashboard's session and CSRF cookies. Derived from the database: the session itself lives in the
+   * database under a random id, so the signature adds a check, not the secrecy the session rests on.
+   */
+  dashboardSecret: string;
   stripe: Stripe;
   /** Secrets that webhook signatures are checked against (the configured ones, or the emulator's). */
   webhookSecrets: readonly string[];
@@ -95,6 +100,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
     if (redis) checks.redis = () => redis.ping();
     const redisKeyPrefix = config.redisKeyPrefix ?? (await defaultRedisKeyPrefix(db));
     const referralIpSalt = config.referralIpSalt ?? (await derivedSecret(db, 'referral-ip-salt'));
+    const dashboardSecret = await derivedSecret(db, 'dashboard-cookies');
     return {
       config,
       db,
@@ -103,6 +109,7 @@ export async function composeInfra(config: Config, opts: ComposeOptions = {}): P
       redis,
       redisKeyPrefix,
       referralIpSalt,
+      dashboardSecret,
       stripe,
       webhookSecrets,
       emulator,

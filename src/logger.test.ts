@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { createLogger, defaultDestination } from './logger.js';
 
 /** A line as pino wrote it; only the fields these tests read. */
 interface Line {
@@ -127,5 +127,16 @@ describe('createLogger', () => {
     log.error({ err: parseError }, 'REDIS_URL could not be read');
     expect(lines[0]).not.toContain(REDIS_PASSWORD);
     expect(last().err).toMatchObject({ code: 'ERR_INVALID_URL', input: 'redis://[redacted]@[not-a-host' });
+  });
+});
+
+describe('defaultDestination', () => {
+  it('writes JSON to a pipe and readable lines to a terminal', () => {
+    const pipe = { isTTY: false } as NodeJS.WriteStream;
+    expect(defaultDestination(pipe)).toBe(pipe);
+    const terminal = { isTTY: true } as NodeJS.WriteStream;
+    const pretty = defaultDestination(terminal);
+    expect(pretty).not.toBe(terminal);
+    expect(typeof pretty.write).toBe('function');
   });
 });

@@ -1,4 +1,5 @@
 import { type DestinationStream, type LogFn, type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 import { redactUrlCredentials } from './shared/redact.js';
 
 /**
@@ -65,8 +66,17 @@ function scrubStrings(value: unknown, depth: number, descend: (o: object) => boo
 }
 
 /**
+ * Where logs go by default: readable lines for a person at a terminal, JSON lines for anything that collects
+ * them (a pipe, a file, a log shipper). The prettifier runs in this thread, after redaction, so what a person
+ * sees is what JSON would have carried.
+ */
+export function defaultDestination(stream: NodeJS.WriteStream = process.stdout): DestinationStream {
+  return stream.isTTY ? pretty({ colorize: true, destination: 1, sync: true }) : stream;
+}
+
+/**
  * JSON logs with the configuration's secrets, request credentials and the passwords of URLs censored.
- * `destination` defaults to stdout; tests pass a stream of their own.
+ * `destination` defaults to stdout (pretty-printed when it is a terminal); tests pass a stream of their own.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = {
@@ -86,5 +96,5 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       },
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? defaultDestination());
 }

@@ -1,12 +1,22 @@
 import closeWithGrace from 'close-with-grace';
 import { Command, Option } from 'commander';
 import { buildApp } from './app.js';
+import type { Infra } from './compose.js';
 import { composeInfra } from './compose.js';
 import { loadConfig } from './config.js';
 import { migrate } from './db/migrate.js';
 import { startWorkers } from './jobs/index.js';
-import { createKey, ROLES, type Role, revokeKeysNamed } from './modules/auth/index.js';
-import { createModules, moduleWorkers, type OpenModules, registerModuleCommands } from './modules.js';
+import { createKey, ROLES, type Role } from './modules/auth/index.js';
+import { getOrder } from './modules/orders/index.js';
+import { prepareDemo, type SeedDeps } from './modules/storefront/index.js';
+import {
+  createModules,
+  isDemo,
+  type Modules,
+  moduleWorkers,
+  type OpenModules,
+  registerModuleCommands,
+} from './modules.js';
 import { redactUrlCredentials } from './shared/redact.js';
 
 /** Every command fails the same way: one line naming the reason, exit code 1. */
@@ -28,7 +38,11 @@ program
     const config = loadConfig();
     const infra = await composeInfra(config, { migrate: true, startEmulator: true });
     const logger = infra.log;
-    const modules = createModules(infra);
+    // The demo seed moves the referral programme's clock back while it makes an order, so its weeks of
+    // commissions fall in the past; outside demo mode the clock is the real one.
+    let offsetMs = 0;
+    const demo = isDemo(config) && infra.emulator !== undefined;
+    const modules = createModules(infra, demo ? { now: () => new Date(Date.now() + offsetMs) } : {});
     const app = await buildApp({ infra, modules, logger });
     const workers = startWorkers(moduleWorkers(modules), logger);
     closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
@@ -38,19 +52,51 @@ program
       await workers.stop();
       await infra.close();
     });
+    const prepared = demo
+      ? await prepareDemo(
+          demoSeed(infra, modules, (ms) => {
+            offsetMs = ms;
+          }),
+        )
+      : null;
     await app.listen({ port: config.port, host: config.host });
     const lines = [
       `payments-service listening on ${config.publicUrl}`,
       `  API docs:        ${config.publicUrl}/docs`,
+      `  dashboard:       ${config.publicUrl}/dashboard`,
     ];
-    if (infra.emulator) {
-      // One demo key at a time: the one printed by an earlier start (kept in ./.data) stops working.
-      await revokeKeysNamed(infra.db, 'demo');
-      const demoKey = await createKey(infra.db, { role: 'admin', name: 'demo' });
-      lines.push(`  Stripe emulator: ${infra.emulator.url}`, `  demo admin key:  ${demoKey.key}`);
+    if (prepared) {
+      lines.splice(1, 0, `  storefront demo: ${config.publicUrl}/`);
+      lines.push(
+        `  Stripe emulator: ${infra.emulator!.url}`,
+        `  demo admin key:  ${prepared.keys.admin}`,
+        `  demo affiliate key (Ada Demo): ${prepared.keys.affiliate}`,
+      );
+    } else if (infra.emulator) {
+      lines.push(`  Stripe emulator: ${infra.emulator.url}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
+    if (prepared?.fill) {
+      prepared.fill().then(
+        () => logger.info('demo data seeded'),
+        (err) => logger.error({ err }, 'demo data could not be seeded'),
+      );
+    }
   });
+
+/** What the demo seed calls: the modules' own functions, and the emulator's test helpers over HTTP. */
+function demoSeed(infra: Infra, modules: Modules, shiftClock: (ms: number) => void): SeedDeps {
+  return {
+    db: infra.db,
+    publicUrl: infra.config.publicUrl,
+    emulatorUrl: infra.emulator!.url,
+    referrals: modules.referrals,
+    createSession: modules.checkout.createSession,
+    createRefund: modules.payments.createRefund,
+    orderStatus: async (id) => (await getOrder(infra.db, id))?.status ?? null,
+    shiftClock,
+  };
+}
 
 program
   .command('worker')

@@ -2,16 +2,18 @@ import type { Command } from 'commander';
 import type { Infra } from './compose.js';
 import type { Worker } from './jobs/index.js';
 import { createAuditModule, registerAuditCommands, type WithAudit } from './modules/audit/index.js';
-import { createAuthModule } from './modules/auth/index.js';
+import { authenticate, createAuthModule, principalOfKey } from './modules/auth/index.js';
 import { createCheckoutModule } from './modules/checkout/index.js';
+import { createDashboardModule } from './modules/dashboard/index.js';
 import { createIdempotencyModule } from './modules/idempotency/index.js';
 import type { ServiceModule } from './modules/module.js';
 import { createNotificationsModule } from './modules/notifications/index.js';
 import { createOpsModule } from './modules/ops/index.js';
-import { createOrdersModule } from './modules/orders/index.js';
+import { createOrdersModule, getOrder } from './modules/orders/index.js';
 import { createPaymentsModule, type PaymentFactSubscriber } from './modules/payments/index.js';
 import { createRateLimitsModule } from './modules/rate-limits/index.js';
-import { createReferralsModule, resolveCode } from './modules/referrals/index.js';
+import { ATTRIBUTION_COOKIE, createReferralsModule, resolveCode } from './modules/referrals/index.js';
+import { createStorefrontModule } from './modules/storefront/index.js';
 import { createStripeCallsModule, type PhaseHooks } from './modules/stripe-calls/index.js';
 import {
   createStripeEventsModule,
@@ -80,6 +82,38 @@ function stripeEventsModule(infra: Infra, options: ModuleOptions, applier: Event
   });
 }
 
+/** The dashboard and the storefront demo: readers and forms over the other modules' own functions. */
+function demoAndDashboard(
+  infra: Infra,
+  m: Pick<Modules, 'audit' | 'referrals' | 'checkout' | 'payments' | 'notifications' | 'stripeEvents'>,
+) {
+  const { db, config } = infra;
+  const storefront = createStorefrontModule({
+    enabled: isDemo(config),
+    publicUrl: config.publicUrl,
+    attributionCookie: ATTRIBUTION_COOKIE,
+    checkoutOrigin: infra.emulator ? new URL(infra.emulator.url).origin : 'https://checkout.stripe.com',
+    createSession: m.checkout.createSession,
+    orderStatus: async (id) => (await getOrder(db, id))?.status ?? null,
+  });
+  const dashboard = createDashboardModule({
+    publicUrl: config.publicUrl,
+    secret: infra.dashboardSecret,
+    services: {
+      db,
+      authenticate: (key) => authenticate(db, key),
+      principalOfKey: (keyId) => principalOfKey(db, keyId),
+      referrals: m.referrals,
+      createRefund: m.payments.createRefund,
+      listEvents: m.stripeEvents.listEvents,
+      replayEvent: m.stripeEvents.replayEvent,
+      outboxBacklog: m.notifications.backlog,
+      verifyAudit: m.audit.verify,
+    },
+  });
+  return { storefront, dashboard };
+}
+
 export function createModules(infra: Infra, options: ModuleOptions = {}) {
   const { db, stripe, config, registry } = infra;
   const auth = createAuthModule({ db });
@@ -113,6 +147,14 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     specs: { checkout_session: checkout.callSpec, refund: payments.refundCallSpec },
   });
   const stripeEvents = stripeEventsModule(infra, options, payments.applier);
+  const { storefront, dashboard } = demoAndDashboard(infra, {
+    audit,
+    referrals,
+    checkout,
+    payments,
+    notifications,
+    stripeEvents,
+  });
   // Hooks first (rate limits, authentication, then Idempotency-Key), then every module's routes, in this order.
   const list: ServiceModule[] = [
     rateLimits,
@@ -127,6 +169,8 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     stripeCalls,
     audit,
     referrals,
+    dashboard,
+    storefront,
   ];
   return {
     auth,
@@ -140,11 +184,20 @@ export function createModules(infra: Infra, options: ModuleOptions = {}) {
     stripeCalls,
     stripeEvents,
     referrals,
+    dashboard,
+    storefront,
     list,
   };
 }
 
 export type Modules = ReturnType<typeof createModules>;
+
+/**
+ * Demo mode (CONTRACT §1 `npm start`): the embedded defaults only — PGlite, the embedded emulator, not
+ * production. Only then is the storefront served and demo data seeded.
+ */
+export const isDemo = (config: Infra['config']) =>
+  config.nodeEnv !== 'production' && config.embeddedEmulator && !config.databaseUrl;
 
 /** Every module's background work, for `serve` and `worker`. */
 export const moduleWorkers = (modules: Modules): Worker[] => modules.list.flatMap((m) => m.workers?.() ?? []);

@@ -1,7 +1,12 @@
 import type { Queryable } from '../../ports/db.js';
 import { sha256Hex } from '../../shared/hash.js';
 import { newId, randomBase62 } from '../../shared/ids.js';
-import { insertKey, revokeKeysNamed as revokeKeysNamedSql, selectLiveKey } from './auth.sql.js';
+import {
+  insertKey,
+  revokeKeysNamed as revokeKeysNamedSql,
+  selectLiveKey,
+  selectLiveKeyById,
+} from './auth.sql.js';
 
 export const ROLES = ['admin', 'service', 'affiliate'] as const;
 export type Role = (typeof ROLES)[number];
@@ -46,6 +51,15 @@ export async function revokeKeysNamed(q: Queryable, name: string): Promise<numbe
 export async function authenticate(q: Queryable, key: string): Promise<Principal | null> {
   const { rows } = await q.query<{ id: string; role: Role; affiliate_id: string | null }>(
     selectLiveKey(sha256Hex(key)),
+  );
+  const row = rows[0];
+  return row ? { keyId: row.id, role: row.role, affiliateId: row.affiliate_id } : null;
+}
+
+/** The principal of a key by its id, while the key is live: a dashboard session re-checks its key this way. */
+export async function principalOfKey(q: Queryable, keyId: string): Promise<Principal | null> {
+  const { rows } = await q.query<{ id: string; role: Role; affiliate_id: string | null }>(
+    selectLiveKeyById(keyId),
   );
   const row = rows[0];
   return row ? { keyId: row.id, role: row.role, affiliateId: row.affiliate_id } : null;

@@ -21,3 +21,8 @@ export const revokeKeysNamed = (name: string): Sql => ({
   text: 'update api_keys set revoked_at = now() where name = $1 and revoked_at is null',
   values: [name],
 });
+
+export const selectLiveKeyById = (id: string): Sql => ({
+  text: 'select id, role, affiliate_id from api_keys where id = $1 and revoked_at is null',
+  values: [id],
+});

@@ -10,6 +10,7 @@ export {
   type CreatedKey,
   createKey,
   type Principal,
+  principalOfKey,
   ROLES,
   type Role,
   revokeKeysNamed,

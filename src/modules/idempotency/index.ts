@@ -9,7 +9,14 @@ import { idempotencyPlugin } from './idempotency.plugin.js';
  * `Idempotency-Key` on our own API (DESIGN §5, CONTRACT §3): a plugin that adds it to every POST route, and
  * the sweeper of keys past their 24 hours. Owns `idempotency_keys`.
  */
-export { type Claim, claimKey, completeKey, type HeldKey, sweepExpiredKeys } from './idempotency.keys.js';
+export {
+  type Claim,
+  claimKey,
+  completeKey,
+  type HeldKey,
+  releaseKey,
+  sweepExpiredKeys,
+} from './idempotency.keys.js';
 
 /** Rows per delete: small enough that one batch never holds locks for long, large enough to keep up. */
 const SWEEP_BATCH = 500;

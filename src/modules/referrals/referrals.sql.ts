@@ -322,3 +322,9 @@ export const refundStats = (affiliateId: string): Sql => ({
            from commissions c where affiliate_id = $1`,
   values: [affiliateId],
 });
+
+/** Clicks on an affiliate's links (every affiliate's when null): the top of the dashboard's funnel. */
+export const countClicks = (affiliateId: string | null): Sql => ({
+  text: 'select count(*)::int as n from referral_clicks where ($1::text is null or affiliate_id = $1)',
+  values: [affiliateId],
+});
