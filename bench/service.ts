@@ -109,7 +109,15 @@ export async function startServe(opts: {
       ? { STRIPE_API_BASE: opts.stripeApiBase, STRIPE_SECRET_KEY: 'sk_test_bench' }
       : {}),
   };
-  const p = await startProcess(`serve:${port}`, process.execPath, [CLI, 'serve'], env, /listening on/);
+  // BENCH_SERVE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every serve process of the run.
+  const nodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const p = await startProcess(
+    `serve:${port}`,
+    process.execPath,
+    [...nodeArgs, CLI, 'serve'],
+    env,
+    /listening on/,
+  );
   return { url: `http://127.0.0.1:${port}`, child: p.child, stop: p.stop };
 }
 
