@@ -1,178 +1,163 @@
 /**
- * `npm run bench`: figures for the hot paths, each beside the machine's own ceiling measured in the same run
- * (a bare round trip on the same database), so a ratio says how much of the ceiling the service's own work
- * takes. Prints a table and writes bench/results/latest.json. Never run from tests.
+ * `npm run bench [-- --quick] [-- --only ceilings,webhooks,open-loop,instances,pglite,checkout]`: the machine's
+ * own ceilings and the service, measured in one run with the load generator in its own process, printed as
+ * ratios and written to bench/results/latest.json. Everything it starts it stops, and its scratch databases
+ * are dropped, on error and on Ctrl-C too. Never run from tests. See docs/performance.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fromPglite } from '../src/adapters/pglite.js';
-import { fromPg } from '../src/adapters/postgres.js';
-import { migrate } from '../src/db/migrate.js';
-import * as orders from '../src/modules/orders/index.js';
-import type { Db } from '../src/ports/db.js';
-import { randomBase62 } from '../src/shared/ids.js';
-import { packageRoot } from '../src/shared/paths.js';
-import { createTestContext } from '../test/helpers/app.js';
-import type { Backend } from '../test/helpers/db.js';
-import { postgresAvailable, TEST_DATABASE_URL } from '../test/helpers/services.js';
+import { type CeilingD, type CeilingH, ceilingD, ceilingH, postgresVersion } from './ceilings.js';
+import { cleanupAll, ROOT } from './common.js';
+import type { PhaseResult } from './measure.js';
 import {
-  createOrderFor,
-  deliveryHeaders,
-  events,
-  orderFixture,
-  signed,
-} from '../test/helpers/stripe-events.js';
+  type CheckoutResult,
+  checkout,
+  type Env,
+  newEvents,
+  openLoop,
+  pglite,
+  webhooks,
+} from './scenarios.js';
+import { adminQuery, privateRedis, startLoad, stripeEmulator } from './service.js';
+import { printResults, targets } from './table.js';
 
-interface Row {
-  name: string;
-  backend: string;
-  ops: number;
-  seconds: number;
-  per_second: number;
-  ceiling_per_second?: number;
-  ratio?: number;
+const SCENARIOS = ['ceilings', 'webhooks', 'open-loop', 'instances', 'pglite', 'checkout'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function options(argv: string[]) {
+  const quick = argv.includes('--quick');
+  const i = argv.indexOf('--only');
+  const only = i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : [...SCENARIOS];
+  const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+  const chosen = new Set(only as Scenario[]);
+  // Every webhook figure is a ratio to the ceilings, so they run whenever one of those does.
+  if (['webhooks', 'open-loop', 'instances', 'pglite'].some((s) => chosen.has(s as Scenario)))
+    chosen.add('ceilings');
+  return {
+    quick,
+    chosen,
+    counts: quick
+      ? { events: 1000, checkout: 200, openSeconds: 2, rates: [250, 500, 1000], pgbenchSeconds: 3 }
+      : { events: 20_000, checkout: 2000, openSeconds: 10, rates: [250, 500, 1000], pgbenchSeconds: 20 },
+  };
 }
 
-/** Runs `fn` `n` times, `concurrency` at a time, and returns operations per second. */
-async function measure(n: number, concurrency: number, fn: (i: number) => Promise<unknown>) {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { ops: n, seconds, per_second: n / seconds };
-}
-
-async function benchBackend(backend: string, db: Db, rows: Row[]) {
-  await migrate(db);
-  const concurrency = backend === 'pglite' ? 1 : 8;
-  const ceiling = await measure(2000, concurrency, () => db.tx((q) => q.query('select 1')));
-  rows.push({ name: 'ceiling: empty transaction', backend, ...ceiling });
-  const run = randomBase62(6);
-  const created = await measure(1000, concurrency, (i) =>
-    db.tx((q) =>
-      orders.createOrder(
-        q,
-        {
-          id: `ord_bench_${run}_${i}`,
-          currency: 'usd',
-          amount_total: 5000,
-          line_items: [{ name: 'x', unit_amount: 5000, quantity: 1 }],
-        },
-        'bench',
-      ),
-    ),
-  );
-  rows.push({
-    name: 'order created (row + diff + outbox)',
-    backend,
-    ...created,
-    ceiling_per_second: ceiling.per_second,
-  });
-  const paid = await measure(1000, concurrency, (i) =>
-    db.tx(async (q) => {
-      const order = await orders.lockOrder(q, `ord_bench_${run}_${i}`);
-      if (order) await orders.changeOrder(q, order, { status: 'paid', amount_paid: 5000 }, 'bench');
-    }),
-  );
-  rows.push({
-    name: 'order paid (lock + diff + outbox)',
-    backend,
-    ...paid,
-    ceiling_per_second: ceiling.per_second,
-  });
-}
-
-const BENCH_SECRET = 'whsec_YmVuY2htYXJrLXNpZ25pbmctc2VjcmV0';
-
-/**
- * The webhook hot path over real HTTP: verify, record in the inbox, apply (transition, diff, outbox) and
- * answer, for `checkout.session.completed` of distinct orders, and again for the same events delivered a
- * second time (the duplicate path). The ceiling is the same server answering `GET /healthz`.
- */
-async function benchWebhooks(backend: Backend, rows: Row[]) {
-  const ctx = await createTestContext(backend, {
-    listen: true,
-    env: { STRIPE_WEBHOOK_SECRET: BENCH_SECRET },
-  });
+/** The serve processes run the built CLI: rebuild it when a source file is newer than dist. */
+function ensureBuilt() {
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+      const p = join(dir, e.name);
+      return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }, 0);
+  let built = 0;
   try {
-    const concurrency = 8;
-    const ceiling = await measure(2000, concurrency, () =>
-      fetch(`${ctx.url}/healthz`).then((r) => r.arrayBuffer()),
+    built = statSync(join(ROOT, 'dist', 'src', 'main.js')).mtimeMs;
+  } catch {}
+  if (Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'stripe-emulator'))) > built) {
+    console.log('bench: building dist (src is newer)');
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+      },
     );
-    rows.push({ name: 'ceiling: GET /healthz over HTTP', backend, ...ceiling });
-    const fixtures = Array.from({ length: 400 }, () => orderFixture());
-    for (const fx of fixtures) await createOrderFor(ctx.testDb.db, fx);
-    const deliveries = fixtures.map((fx) => signed(events.completed(fx), BENCH_SECRET));
-    const deliver = (i: number) => {
-      const d = deliveries[i]!;
-      return fetch(`${ctx.url}/webhooks/stripe`, {
-        method: 'POST',
-        headers: deliveryHeaders(d.header),
-        body: d.payload,
-      }).then(async (r) => {
-        if (r.status !== 200) throw new Error(`webhook answered ${r.status}: ${await r.text()}`);
-      });
-    };
-    const first = await measure(deliveries.length, concurrency, deliver);
-    rows.push({
-      name: 'webhook applied (new event)',
-      backend,
-      ...first,
-      ceiling_per_second: ceiling.per_second,
-    });
-    const again = await measure(deliveries.length, concurrency, deliver);
-    rows.push({
-      name: 'webhook duplicate (already applied)',
-      backend,
-      ...again,
-      ceiling_per_second: ceiling.per_second,
-    });
-  } finally {
-    await ctx.close();
   }
+}
+
+async function machine() {
+  const preload = (
+    await adminQuery<{ s: string }>('select current_setting($$shared_preload_libraries$$) as s')
+  )[0]?.s;
+  return {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gib: Number((totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    postgres: await postgresVersion(),
+    pg_stat_statements_loaded: (preload ?? '').includes('pg_stat_statements'),
+    load_average_at_start: loadavg().map((l) => Number(l.toFixed(2))),
+  };
+}
+
+export interface Results {
+  at: string;
+  command: string;
+  machine: Awaited<ReturnType<typeof machine>>;
+  ceilings: { H?: CeilingH; D?: CeilingD; combined?: number };
+  phases: PhaseResult[];
+  checkout?: CheckoutResult;
+}
+
+async function run(opts: ReturnType<typeof options>, results: Results) {
+  const load = await startLoad();
+  const { chosen, counts } = opts;
+  if (chosen.has('ceilings')) {
+    console.log('bench: ceiling H (bare verifying HTTP server)');
+    results.ceilings.H = await ceilingH(load, counts.events, 32);
+    console.log(`bench: ceiling D (pgbench, ${counts.pgbenchSeconds} s)`);
+    results.ceilings.D = await ceilingD(counts.pgbenchSeconds);
+    const { H, D } = results.ceilings;
+    results.ceilings.combined = 1 / (1 / H.per_second + 1 / D.per_second);
+  }
+  const env: Env = { load, redis: await privateRedis(), emulator: await stripeEmulator(), counts };
+  const step = async <T>(name: Scenario, fn: () => Promise<T>) => {
+    if (!chosen.has(name)) return undefined;
+    console.log(`bench: ${name}`);
+    return fn();
+  };
+  results.phases.push(...((await step('webhooks', () => webhooks(env))) ?? []));
+  results.phases.push(...((await step('open-loop', () => openLoop(env))) ?? []));
+  await step('instances', async () => {
+    const from = results.phases.some((p) => p.label === 'new completions, 1 instance') ? 2 : 1;
+    for (let n = from; n <= 3; n++) results.phases.push(await newEvents(env, n));
+  });
+  const lite = await step('pglite', () => pglite(env));
+  if (lite) results.phases.push(lite);
+  results.checkout = await step('checkout', () => checkout(env));
 }
 
 async function main() {
-  const rows: Row[] = [];
-  await benchWebhooks('pglite', rows);
-  const pglite = await fromPglite();
-  await benchBackend('pglite', pglite, rows);
-  await pglite.close();
-  if (await postgresAvailable()) {
-    const schema = `bench_${randomBase62(8).toLowerCase()}`;
-    const admin = fromPg({ connectionString: TEST_DATABASE_URL });
-    await admin.query(`create schema ${schema}`);
-    const db = fromPg({ connectionString: TEST_DATABASE_URL, schema });
-    try {
-      await benchBackend('postgres', db, rows);
-      await benchWebhooks('postgres', rows);
-    } finally {
-      await db.close();
-      await admin.query(`drop schema ${schema} cascade`);
-      await admin.close();
-    }
+  const opts = options(process.argv.slice(2));
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      console.error(`bench: ${signal}, stopping everything it started`);
+      void cleanupAll().finally(() => process.exit(130));
+    });
   }
-  for (const r of rows) if (r.ceiling_per_second) r.ratio = r.per_second / r.ceiling_per_second;
-  console.table(
-    rows.map((r) => ({
-      benchmark: r.name,
-      backend: r.backend,
-      'ops/s': Math.round(r.per_second),
-      'ceiling ops/s': r.ceiling_per_second ? Math.round(r.ceiling_per_second) : '',
-      'of ceiling': r.ratio ? `${(r.ratio * 100).toFixed(1)}%` : '',
-    })),
-  );
-  const out = join(packageRoot(), 'bench', 'results');
+  ensureBuilt();
+  const results: Results = {
+    at: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: await machine(),
+    ceilings: {},
+    phases: [],
+  };
+  try {
+    await run(opts, results);
+  } finally {
+    await cleanupAll();
+  }
+  printResults(results);
+  const out = join(ROOT, 'bench', 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(
     join(out, 'latest.json'),
-    `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: cpus().length, rows }, null, 2)}\n`,
+    `${JSON.stringify({ ...results, targets: targets(results) }, null, 2)}\n`,
   );
+  console.log('bench: wrote bench/results/latest.json');
 }
 
-await main();
+main().catch(async (err) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  await cleanupAll();
+  process.exit(1);
+});
