@@ -164,9 +164,12 @@ describe.each(BACKENDS)('a flood of unauthenticated requests on %s', (backend) =
     await probe();
     const answers = await flooding.answers;
 
-    // The webhook refuses the signature header before reading the body, the API the missing key.
+    // The webhook refuses the signature header before reading the body, the API the missing key. Either may
+    // cut the connection while the client is still sending (-1), but none answers anything else.
     const webhook = answers.filter((a) => a.path === '/webhooks/stripe');
-    expect(webhook.map((a) => a.status)).toEqual(Array(120).fill(400));
+    expect(webhook).toHaveLength(120);
+    expect(webhook.every((a) => a.status === 400 || a.status === -1)).toBe(true);
+    expect(webhook.filter((a) => a.status === 400).length).toBeGreaterThan(60);
     const api = answers.filter((a) => a.path !== '/webhooks/stripe');
     expect(api.every((a) => a.status === 401 || a.status === -1)).toBe(true);
     // Nothing of them was kept: no Idempotency-Key was claimed.
