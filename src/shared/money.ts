@@ -179,7 +179,24 @@ export function formatAmount(amount: number, currency: string): string {
     .toString()
     .padStart(exponent + 1, '0');
   const decimal = exponent === 0 ? digits : `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
+  const format = formatterOf(currency, exponent);
+  const literal = `${negative ? '-' : ''}${decimal}`;
+  return format
+    ? format.format(literal as Intl.StringNumericLiteral)
+    : `${literal} ${currency.toUpperCase()}`;
+}
+
+/**
+ * One formatter per currency of the table, built once: a report formats millions of amounts. Null when Intl
+ * has none for it.
+ */
+const formatters = new Map<string, Intl.NumberFormat | null>();
+
+function formatterOf(currency: string, exponent: number): Intl.NumberFormat | null {
+  const cached = formatters.get(currency);
+  if (cached !== undefined) return cached;
   const code = currency.toUpperCase();
+  let format: Intl.NumberFormat | null = null;
   try {
     // ISK is sent in hundredths but shown whole, as Intl's own digits for it (0) say; others show all digits.
     const shown = Math.min(
@@ -187,13 +204,15 @@ export function formatAmount(amount: number, currency: string): string {
         .minimumFractionDigits ?? 2,
       exponent,
     );
-    return new Intl.NumberFormat('en-US', {
+    format = new Intl.NumberFormat('en-US', {
       style: 'currency',
       currency: code,
       minimumFractionDigits: shown,
       maximumFractionDigits: exponent,
-    }).format(`${negative ? '-' : ''}${decimal}` as Intl.StringNumericLiteral);
+    });
   } catch {
-    return `${negative ? '-' : ''}${decimal} ${code}`;
+    // not a currency Intl knows: shown as digits and code
   }
+  if (CURRENCIES.has(currency)) formatters.set(currency, format);
+  return format;
 }

@@ -1,3 +1,4 @@
+import { csvLine } from '../../shared/csv.js';
 import type { CommissionStatus, CommissionView } from '../referrals/index.js';
 import type { DashboardServices } from './dashboard.services.js';
 
@@ -147,17 +148,10 @@ export function leaderboard(commissions: readonly CommissionView[]): BoardLine[]
   return [...board.values()].sort((a, b) => b.net - a.net);
 }
 
-const csvField = (v: string | number) => {
-  const s = String(v);
-  // A leading = + - @ would be read as a formula by a spreadsheet.
-  const safe = /^[=+\-@]/.test(s) && typeof v === 'string' ? `'${s}` : s;
-  return /[",\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-};
-
 /** The ledger as CSV, one line at a time. */
 export async function* ledgerCsv(lines: readonly LedgerLine[]): AsyncIterable<string> {
   yield 'at,affiliate_id,commission_id,order_id,currency,type,amount,cause\n';
   for (const l of lines) {
-    yield `${[l.at, l.affiliate_id, l.commission_id, l.order_id, l.currency, l.type, l.amount, l.cause].map(csvField).join(',')}\n`;
+    yield csvLine([l.at, l.affiliate_id, l.commission_id, l.order_id, l.currency, l.type, l.amount, l.cause]);
   }
 }

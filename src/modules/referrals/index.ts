@@ -33,6 +33,13 @@ export {
   loadFraudConfig,
 } from './referrals.fraud-config.js';
 export type { PayoutView } from './referrals.payouts.js';
+export {
+  REPORT_CSV_HEADER,
+  type ReferralReport,
+  type ReportQuery,
+  referralReport,
+  referralReportCsv,
+} from './referrals.reports.js';
 export { ATTRIBUTION_COOKIE, CODE_PATTERN } from './referrals.routes.js';
 export type { CommissionStatus } from './referrals.sql.js';
 export { type Terms, TermsSchema } from './referrals.terms.js';

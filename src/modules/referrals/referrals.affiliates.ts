@@ -150,6 +150,7 @@ export async function recordClick(
       ipHash: visit.ip ? hashIp(ctx.ipSalt, visit.ip) : null,
       userAgent: visit.userAgent?.slice(0, 512) ?? null,
       landing: visit.landing,
+      at: ctx.now(),
     }),
   );
   return found;

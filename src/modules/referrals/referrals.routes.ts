@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -8,7 +9,7 @@ import type {
 } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { forbidden } from '../../shared/errors.js';
+import { forbidden, validationFailed } from '../../shared/errors.js';
 import { assertCanReadAffiliate, principalOf, requireRole } from '../auth/index.js';
 import {
   addCode,
@@ -21,6 +22,7 @@ import {
 import { getCommission, listCommissions } from './referrals.commissions.js';
 import type { ReferralsContext } from './referrals.context.js';
 import { createPayout, reviewCommission } from './referrals.payouts.js';
+import { ReportQuerySchema, referralReport, referralReportCsv, reportWindow } from './referrals.reports.js';
 import { TermsSchema } from './referrals.terms.js';
 
 /** CONTRACT §3's affiliates, codes, `/r/:code`, commissions and payouts. */
@@ -67,6 +69,7 @@ export function referralRoutes(ctx: ReferralsContext, storefrontUrl: string) {
     codeRoutes(app, ctx, storefrontUrl);
     commissionRoutes(app, ctx);
     payoutRoutes(app, ctx);
+    reportRoutes(app, ctx);
   };
 }
 
@@ -249,3 +252,36 @@ function payoutRoutes(app: App, ctx: ReferralsContext) {
         ),
   );
 }
+
+function reportRoutes(app: App, ctx: ReferralsContext) {
+  app.get(
+    '/v1/reports/referrals',
+    {
+      onRequest: requireRole('admin', 'affiliate'),
+      schema: {
+        tags,
+        description:
+          'Clicks, conversions, referred revenue and commission per currency, period and affiliate; CSV with format=csv or Accept: text/csv.',
+        querystring: ReportQuerySchema,
+      },
+    },
+    async (req, reply) => {
+      const affiliateId = readableAffiliate(req, req.query.affiliate_id);
+      const window = reportWindow({ ...req.query, groupBy: req.query.group_by }, ctx.now());
+      if (typeof window === 'string') throw validationFailed(window, { from: window });
+      if (affiliateId) await getAffiliate(ctx.db, affiliateId);
+      const query = { ...window, groupBy: req.query.group_by, affiliateId };
+      const csv = req.query.format === 'csv' || (!req.query.format && wantsCsv(req.headers.accept));
+      if (!csv) return referralReport(ctx.db, query);
+      const name = `referrals-${window.from}-${window.to}${affiliateId ? `-${affiliateId}` : ''}.csv`;
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .send(Readable.from(referralReportCsv(ctx.db, query)));
+    },
+  );
+}
+
+/** `Accept: text/csv` asks for CSV, unless it prefers JSON as well. */
+const wantsCsv = (accept: string | undefined) =>
+  accept !== undefined && /\btext\/csv\b/.test(accept) && !/application\/json/.test(accept);

@@ -96,10 +96,11 @@ export const insertClick = (c: {
   ipHash: string | null;
   userAgent: string | null;
   landing: Record<string, string>;
+  at: Date;
 }): Sql => ({
-  text: `insert into referral_clicks (code, affiliate_id, ip_hash, user_agent, landing)
-         values ($1, $2, $3, $4, $5::jsonb) returning id`,
-  values: [c.code, c.affiliateId, c.ipHash, c.userAgent, JSON.stringify(c.landing)],
+  text: `insert into referral_clicks (code, affiliate_id, ip_hash, user_agent, landing, at)
+         values ($1, $2, $3, $4, $5::jsonb, $6) returning id`,
+  values: [c.code, c.affiliateId, c.ipHash, c.userAgent, JSON.stringify(c.landing), c.at.toISOString()],
 });
 
 export const insertPurchase = (p: {
