@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only ceilings,webhooks,open-loop,instances,pglite,checkout]`: the machine's
+ * `npm run bench [-- --quick] [-- --only ceilings,webhooks,open-loop,instances,pglite,checkout,reports]`: the machine's
  * own ceilings and the service, measured in one run with the load generator in its own process, printed as
  * ratios and written to bench/results/latest.json. Everything it starts it stops, and its scratch databases
  * are dropped, on error and on Ctrl-C too. Never run from tests. See docs/performance.md.
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { type CeilingD, type CeilingH, ceilingD, ceilingH, postgresVersion } from './ceilings.js';
 import { cleanupAll, ROOT } from './common.js';
 import type { PhaseResult } from './measure.js';
+import { REPORT_SCALE, type ReportsResult, reports } from './reports.js';
 import {
   type CheckoutResult,
   checkout,
@@ -23,7 +24,15 @@ import {
 import { adminQuery, privateRedis, startLoad, stripeEmulator } from './service.js';
 import { printResults, targets } from './table.js';
 
-const SCENARIOS = ['ceilings', 'webhooks', 'open-loop', 'instances', 'pglite', 'checkout'] as const;
+const SCENARIOS = [
+  'ceilings',
+  'webhooks',
+  'open-loop',
+  'instances',
+  'pglite',
+  'checkout',
+  'reports',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function options(argv: string[]) {
@@ -92,11 +101,17 @@ export interface Results {
   ceilings: { H?: CeilingH; D?: CeilingD; combined?: number };
   phases: PhaseResult[];
   checkout?: CheckoutResult;
+  reports?: ReportsResult;
 }
 
 async function run(opts: ReturnType<typeof options>, results: Results) {
-  const load = await startLoad();
   const { chosen, counts } = opts;
+  if (chosen.size === 1 && chosen.has('reports')) {
+    console.log('bench: reports');
+    results.reports = await reports(opts.quick ? REPORT_SCALE.quick : REPORT_SCALE.full);
+    return;
+  }
+  const load = await startLoad();
   if (chosen.has('ceilings')) {
     console.log('bench: ceiling H (bare verifying HTTP server)');
     results.ceilings.H = await ceilingH(load, counts.events, 32);
@@ -120,6 +135,7 @@ async function run(opts: ReturnType<typeof options>, results: Results) {
   const lite = await step('pglite', () => pglite(env));
   if (lite) results.phases.push(lite);
   results.checkout = await step('checkout', () => checkout(env));
+  results.reports = await step('reports', () => reports(opts.quick ? REPORT_SCALE.quick : REPORT_SCALE.full));
 }
 
 async function main() {

@@ -38,6 +38,19 @@ export function targets(results: Results): Target[] {
     t('duplicates/s ÷ H', ratio(dups?.load.ack_per_second, H?.per_second), '≥ 0.8', (v) => v >= 0.8),
     t('ack p99 ms at 500 events/s', open500?.load.latency_ms.p99 ?? null, '< 50', (v) => v < 50),
     t(
+      'affiliate month report p99 ms',
+      results.reports?.affiliate_month_ms.p99 ?? null,
+      '< 50',
+      (v) => v < 50,
+    ),
+    t('admin month report ms', results.reports?.admin_month_ms.p50 ?? null, '< 1000', (v) => v < 1000),
+    t(
+      'audit verify entries/s',
+      results.reports?.audit_verify.entries_per_second ?? null,
+      '≥ 200000',
+      (v) => v >= 200_000,
+    ),
+    t(
       'applied/s, 2 instances ÷ 1 instance',
       ratio(two?.applied_per_second, one?.applied_per_second ?? undefined),
       '> 1',
